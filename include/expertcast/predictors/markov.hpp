@@ -1,0 +1,161 @@
+// First-order inter-layer transitions: the experts a token picks at MoE layer l predict its experts
+// at layer l+1 (arXiv:2510.05497, observation 1; ExFlow's inter-layer affinity). One dense E x E
+// count table per pair of consecutive MoE layers, all in one contiguous arena laid out
+// [layer][from][to], so the row "next layer given expert i" is contiguous.
+#pragma once
+
+#include <Eigen/Core>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "expertcast/core/error.hpp"
+#include "expertcast/core/forecast.hpp"
+#include "expertcast/core/model_shape.hpp"
+#include "expertcast/core/routing.hpp"
+#include "expertcast/detail/arena.hpp"
+#include "expertcast/detail/counts.hpp"
+#include "expertcast/detail/step_context.hpp"
+#include "expertcast/version.hpp"
+
+namespace expertcast {
+EXPERTCAST_BEGIN_NAMESPACE
+
+/// Options of MarkovPredictor.
+struct MarkovConfig {
+    /// Pseudo-selections of the target layer's popularity added to every transition row: a row
+    /// seen n times forecasts (T_ij + a * pop_j) / (n + a). Larger trusts popularity longer.
+    float smoothing = 4.0f;
+    /// Deepest horizon served by chaining; the step keeps this many layers of routing.
+    std::uint32_t max_horizon = 4;
+
+    void validate() const {
+        if (!(smoothing > 0.0f) || !std::isfinite(smoothing))
+            throw ConfigError("markov: smoothing must be a positive number, got " +
+                              std::to_string(smoothing));
+        if (max_horizon == 0) throw ConfigError("markov: max_horizon must be at least 1");
+    }
+};
+
+/// Forecasts layer l from the token's experts at layer l - h of the same step:
+/// p = v R_{l-h} R_{l-h+1} ... R_{l-1}, with v uniform over the k context experts and R_m the
+/// smoothed, row-normalised transition table from MoE layer m to m + 1. Without context (the
+/// first MoE layer, the next-token forecast, a lost row) it forecasts the layer's popularity.
+class MarkovPredictor {
+public:
+    explicit MarkovPredictor(ModelShape shape, MarkovConfig config = {})
+        : shape_(validated(std::move(shape))), config_(validated(config)),
+          transitions_(table_size(shape_)),
+          row_totals_(std::size_t{transition_layers(shape_)} * shape_.num_experts),
+          popularity_(shape_.num_moe_layers(), shape_.num_experts),
+          step_(config_.max_horizon, shape_.top_k), mixing_(shape_.num_experts),
+          next_(shape_.num_experts), prior_(shape_.num_experts) {}
+
+    std::string_view name() const noexcept { return "markov"; }
+    const ModelShape& shape() const noexcept { return shape_; }
+    const MarkovConfig& config() const noexcept { return config_; }
+
+    void begin_step(const TokenBatch& batch) { step_.begin(batch.size()); }
+
+    void observe(const LayerRouting& routing) noexcept {
+        const std::uint32_t k = shape_.top_k;
+        const std::uint32_t E = shape_.num_experts;
+        const std::uint32_t l = routing.layer;
+        if (!frozen_) {
+            for (std::size_t t = 0; t < step_.tokens(); ++t) {
+                auto to = routing.row(t, k);
+                if (to.empty()) continue;
+                popularity_.add(l, to);
+                if (l == 0) continue;
+                auto from = step_.row(l - 1, t);
+                for (const ExpertId i : from) {
+                    const std::size_t r = row_index(l - 1, static_cast<std::uint32_t>(i));
+                    detail::add_counts(transitions_.data() + r * E, row_totals_[r], to, E);
+                }
+            }
+        }
+        step_.record(routing);
+    }
+
+    void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        const std::uint32_t E = shape_.num_experts;
+        for (std::size_t t = 0; t < step_.tokens(); ++t) {
+            std::span<float> row = out.subspan(t * E, E);
+            auto context = target.within_step() && target.horizon <= config_.max_horizon
+                               ? step_.row(target.context_layer(), t)
+                               : std::span<const ExpertId>{};
+            if (context.empty()) {
+                popularity_.distribution(target.layer, row);
+                continue;
+            }
+            // Hop 1 starts from k experts: k row reads rather than a dense E x E product.
+            const float share = 1.0f / static_cast<float>(context.size());
+            Vector::MapType v(mixing_.data(), E);
+            v.setZero();
+            for (const ExpertId i : context) v[i] = share;
+            for (std::uint32_t m = target.context_layer(); m < target.layer; ++m) {
+                Vector::MapType next(m + 1 == target.layer ? row.data() : next_.data(), E);
+                hop(m, v, next);
+                if (m + 1 != target.layer) v = next;
+            }
+        }
+    }
+
+    void end_sequence(SequenceId) noexcept {}  // all its context lives in the step
+    void set_frozen(bool frozen) noexcept { frozen_ = frozen; }
+    bool frozen() const noexcept { return frozen_; }
+
+    /// Count table from MoE ordinal `from_layer` to `from_layer + 1` (E x E, row-major [from][to]).
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
+    transition_counts(std::uint32_t from_layer) const noexcept {
+        const std::uint32_t E = shape_.num_experts;
+        return {transitions_.data() + row_index(from_layer, 0) * E, E, E};
+    }
+    const detail::LayerPopularity& popularity() const noexcept { return popularity_; }
+
+private:
+    using Vector = Eigen::Matrix<float, Eigen::Dynamic, 1>;
+
+    static std::uint32_t transition_layers(const ModelShape& s) noexcept {
+        return s.num_moe_layers() - 1;
+    }
+    static std::size_t table_size(const ModelShape& s) noexcept {
+        return std::size_t{transition_layers(s)} * s.num_experts * s.num_experts;
+    }
+    std::size_t row_index(std::uint32_t from_layer, std::uint32_t from_expert) const noexcept {
+        return std::size_t{from_layer} * shape_.num_experts + from_expert;
+    }
+
+    // next = v R_m: next_j = sum_i v_i (T_ij + a pop_j) / (n_i + a)
+    //                      = sum_i w_i T_ij + a pop_j sum_i w_i,   with w_i = v_i / (n_i + a).
+    void hop(std::uint32_t m, const Vector::MapType& v, Vector::MapType& next) noexcept {
+        const std::uint32_t E = shape_.num_experts;
+        const float a = config_.smoothing;
+        popularity_.distribution(m + 1, {prior_.data(), E});
+        next.setZero();
+        float mass = 0.0f;
+        for (std::uint32_t i = 0; i < E; ++i) {
+            if (v[i] == 0.0f) continue;
+            const std::size_t r = row_index(m, i);
+            const float w = v[i] / (row_totals_[r] + a);
+            mass += w;
+            next += w * Vector::ConstMapType(transitions_.data() + r * E, E);
+        }
+        next += (a * mass) * Vector::ConstMapType(prior_.data(), E);
+    }
+
+    ModelShape shape_;
+    MarkovConfig config_;
+    detail::Arena<float> transitions_;  // (L-1) x E x E counts
+    detail::Arena<float> row_totals_;   // (L-1) x E
+    detail::LayerPopularity popularity_;
+    detail::StepContext step_;
+    detail::Arena<float> mixing_, next_, prior_;  // E each: scratch for chaining
+    bool frozen_ = false;
+};
+
+EXPERTCAST_END_NAMESPACE
+}  // namespace expertcast
