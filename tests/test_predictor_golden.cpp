@@ -1,0 +1,142 @@
+// Each predictor's forecasts on a tiny trace, worked out by hand in the comments (fractions), so a
+// change in any formula shows up as a wrong number, not just a different one.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "expertcast/predictors/baselines.hpp"
+#include "expertcast/predictors/frequency_decay.hpp"
+#include "expertcast/predictors/markov.hpp"
+#include "expertcast/predictors/ngram.hpp"
+
+using namespace expertcast;
+
+namespace {
+
+// E = 4, k = 2, three MoE layers. One sequence (id 7) decodes the same token route twice:
+// layer 0 {0,1}, layer 1 {2,3}, layer 2 {1,3}.
+const ModelShape tiny{4, 2, {0, 1, 2}};
+const SequenceId seq7[1] = {7};
+const ExpertId route[3][2] = {{0, 1}, {2, 3}, {1, 3}};
+
+template <class P>
+void step(P& p, std::uint32_t layers = 3) {
+    p.begin_step(TokenBatch{seq7, {}});
+    for (std::uint32_t l = 0; l < layers; ++l) p.observe(LayerRouting{l, route[l], {}});
+}
+
+std::vector<float> forecast(auto& p, ForecastTarget target) {
+    std::vector<float> out(4);
+    p.forecast(target, out);
+    return out;
+}
+
+void check_row(const std::vector<float>& got, std::initializer_list<double> want) {
+    REQUIRE(got.size() == want.size());
+    std::size_t e = 0;
+    for (double w : want) {
+        INFO("expert " << e);
+        CHECK(got[e++] == Approx(w).epsilon(1e-6));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("uniform forecasts 1/E", "[golden]") {
+    UniformPredictor p(tiny);
+    step(p);
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, ForecastTarget::next_token(1)), {0.25, 0.25, 0.25, 0.25});
+}
+
+TEST_CASE("frequency forecasts add-one smoothed counts", "[golden]") {
+    // After two tokens, layer 2 counts: e1 = 2, e3 = 2 (total 4): (c + 1) / (4 + 4).
+    FrequencyPredictor p(tiny);
+    step(p);
+    step(p);
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, ForecastTarget::next_token(2)), {1.0 / 8, 3.0 / 8, 1.0 / 8, 3.0 / 8});
+    // Before anything: uniform.
+    FrequencyPredictor fresh(tiny);
+    fresh.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(fresh, ForecastTarget::next_token(0)), {0.25, 0.25, 0.25, 0.25});
+}
+
+TEST_CASE("previous-token repeats the sequence's last choice at the layer", "[golden]") {
+    // u = 0.2: u / E = 0.05 everywhere, plus (1 - u) / k = 0.4 on layer 1's {2, 3}.
+    PreviousTokenPredictor p(tiny, PreviousTokenConfig{0.2f});
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, ForecastTarget::next_token(1)), {0.25, 0.25, 0.25, 0.25});
+    step(p);
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, ForecastTarget::next_token(1)), {0.05, 0.05, 0.45, 0.45});
+    // Another sequence has no history.
+    const SequenceId other[1] = {8};
+    p.begin_step(TokenBatch{other, {}});
+    check_row(forecast(p, ForecastTarget::next_token(1)), {0.25, 0.25, 0.25, 0.25});
+}
+
+TEST_CASE("markov forecasts smoothed transition rows", "[golden]") {
+    MarkovPredictor p(tiny);  // smoothing a = 4
+    step(p);
+    // Second token: layers 0 and 1 routed, forecast layer 2 from {2, 3}.
+    step(p, 2);
+    // Layer 2 popularity after one token: c = [0 1 0 1], pi = (c + 1) / (2 + 4) = [1 2 1 2] / 6.
+    // Rows 2 and 3 of T(1->2) = [0 1 0 1], n = 2: (T + 4 pi) / (2 + 4):
+    //   e0 = (4/6) / 6 = 1/9,  e1 = (1 + 8/6) / 6 = 7/18.  Both rows equal, so is their mean.
+    check_row(forecast(p, ForecastTarget::next_layer(2)), {1.0 / 9, 7.0 / 18, 1.0 / 9, 7.0 / 18});
+    // Horizon 2 from layer 0's {0, 1} (layer 1 was observed too, but the forecast chains):
+    // hop 0->1: both tokens went {0,1} -> {2,3}: rows 0, 1 of T(0->1) = [0 0 2 2], n = 4;
+    //   pi1 = (c + 1) / (4 + 4) = [1 1 3 3] / 8; (T + 4 pi1) / 8 = [1/16 1/16 7/16 7/16] = v1.
+    // hop 1->2: rows 0, 1 unseen -> pi2 = [1/6 1/3 1/6 1/3]; rows 2, 3 = [1/9 7/18 1/9 7/18]:
+    //   v2 = (1/8) pi2 + (7/8) [1/9 7/18 1/9 7/18] = [17/144 55/144 17/144 55/144].
+    check_row(forecast(p, ForecastTarget::next_layer(2, 2)),
+              {17.0 / 144, 55.0 / 144, 17.0 / 144, 55.0 / 144});
+    // Without this step's context (next-token), the layer's popularity.
+    check_row(forecast(p, ForecastTarget::next_token(2)), {1.0 / 6, 2.0 / 6, 1.0 / 6, 2.0 / 6});
+    // The transition table itself.
+    CHECK(p.transition_counts(1)(2, 1) == 1.0f);
+    CHECK(p.transition_counts(1)(2, 0) == 0.0f);
+    CHECK(p.transition_counts(0)(1, 3) == 2.0f);  // two tokens went 1 -> 3 from layer 0 to 1
+}
+
+TEST_CASE("ngram interpolates its context levels (Witten-Bell)", "[golden]") {
+    NGramPredictor p(tiny);  // order 3, previous token on
+    step(p);
+    step(p, 2);
+    // Forecast layer 2 for the second token, for i in {2, 3} (layer 1): contexts
+    //   (i) and (i, a = 0, layer 0's first expert) were each seen once with targets {1, 3}
+    //   (C = 2, N = 2); (i, 0, b = 1, previous token's first at layer 2) is new.
+    // pi2 = [1/6 1/3 1/6 1/3].
+    // level 1: (c + 2 pi) / 4 = [1/12 5/12 1/12 5/12]
+    // level 2: (c + 2 level1) / 4 = [1/24 11/24 1/24 11/24]
+    check_row(forecast(p, ForecastTarget::next_layer(2)), {1.0 / 24, 11.0 / 24, 1.0 / 24, 11.0 / 24});
+    p.observe(LayerRouting{2, route[2], {}});
+    // Next token, layer 2, from the previous token alone: contexts b in {1, 3} were seen once each
+    // (the second token, whose previous token had {1, 3}) with targets {1, 3}; layer 2's counts
+    // are now [0 2 0 2], pi2 = (c + 1) / 8 = [1 3 1 3] / 8; (c + 2 pi) / 4 = [1/16 7/16 ...].
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, ForecastTarget::next_token(2)), {1.0 / 16, 7.0 / 16, 1.0 / 16, 7.0 / 16});
+    CHECK(p.dropped_updates() == 0);
+}
+
+TEST_CASE("frequency-decay mixes decayed global and sequence counts", "[golden]") {
+    // Half-lives of one token: each token weighs twice the one before. Prior 1 token.
+    FrequencyDecayPredictor p(ModelShape{4, 2, {0}}, FrequencyDecayConfig{1.0f, 1.0f, 1.0f});
+    const ExpertId first[2] = {0, 1}, second[2] = {1, 2};
+    p.begin_step(TokenBatch{seq7, {}});
+    p.observe(LayerRouting{0, first, {}});
+    p.begin_step(TokenBatch{seq7, {}});
+    p.observe(LayerRouting{0, second, {}});
+    // Weights 1 then 2: g = [1 3 2 0], total 6, next scale 4.
+    // global: (g + 4) / (6 + 4 * 4) = [5 7 6 4] / 22.
+    // sequence: same counts; n = 6 / (2 * 4) = 3/4 tokens; w = (3/4) / (3/4 + 1) = 3/7.
+    // p = 3/7 [1 3 2 0] / 6 + 4/7 [5 7 6 4] / 22 = [31 61 46 16] / 154.
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, ForecastTarget::next_token(0)),
+              {31.0 / 154, 61.0 / 154, 46.0 / 154, 16.0 / 154});
+    // A new sequence sees the global part only.
+    const SequenceId other[1] = {8};
+    p.begin_step(TokenBatch{other, {}});
+    check_row(forecast(p, ForecastTarget::next_token(0)), {5.0 / 22, 7.0 / 22, 6.0 / 22, 4.0 / 22});
+}

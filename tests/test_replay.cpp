@@ -1,0 +1,136 @@
+// Replay order, the warm-up split and which pairs the evaluation scores, on a hand-built trace.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "expertcast/eval/evaluation.hpp"
+#include "expertcast/eval/replay.hpp"
+#include "expertcast/predictors/any_predictor.hpp"
+#include "expertcast/predictors/baselines.hpp"
+
+using namespace expertcast;
+
+namespace {
+
+// E = 4, k = 1, MoE on decoder layers 1 and 3.
+//   request 10: prompt 2 -> positions 0,1 prefill (one step), 2 and 3 decode
+//   request 11: prompt unknown -> positions 5, 6 decode; (6, layer 3) was lost
+//   request 12: prompt 1 -> position 0 prefill, 1 decode
+Trace hand_trace() {
+    Trace t;
+    t.source = "hand";
+    t.format = "test";
+    t.shape = ModelShape{4, 1, {1, 3}};
+    struct Token {
+        std::uint32_t position;
+        Phase phase;
+        ExpertId l0, l1;
+    };
+    const std::vector<std::pair<TraceRequest, std::vector<Token>>> requests = {
+        {{10, 2, 0, 0},
+         {{0, Phase::prefill, 0, 1},
+          {1, Phase::prefill, 2, 3},
+          {2, Phase::decode, 0, 1},
+          {3, Phase::decode, 2, 3}}},
+        {{11, std::nullopt, 0, 0}, {{5, Phase::decode, 1, 2}, {6, Phase::decode, 1, not_recorded}}},
+        {{12, 1, 0, 0}, {{0, Phase::prefill, 3, 2}, {1, Phase::decode, 3, 2}}},
+    };
+    for (auto [request, tokens] : requests) {
+        request.token_begin = t.positions.size();
+        for (const Token& token : tokens) {
+            t.positions.push_back(token.position);
+            t.phases.push_back(token.phase);
+            t.experts.push_back(token.l0);
+            t.experts.push_back(token.l1);
+        }
+        request.token_end = t.positions.size();
+        t.requests.push_back(request);
+    }
+    return t;
+}
+
+struct Recorder {
+    const Trace& trace;
+    std::string log;
+    void begin_request(const TraceRequest& r, bool evaluated) {
+        log += fmt::format("R{}{} ", r.id, evaluated ? 'e' : 'w');
+    }
+    void begin_step(const ReplayStep& s) {
+        log += fmt::format("[{},{}){}{}:", s.token_begin, s.token_end, s.prefill ? 'P' : 'D',
+                           s.follows_earlier_step ? '+' : '-');
+    }
+    void layer(const ReplayStep&, std::uint32_t l) { log += fmt::format("{}", l); }
+    void end_step(const ReplayStep&) { log += " "; }
+    void end_request(const TraceRequest& r) { log += fmt::format("/R{} ", r.id); }
+};
+
+}  // namespace
+
+TEST_CASE("replay visits requests, steps and layers in execution order", "[replay]") {
+    const Trace trace = hand_trace();
+    Recorder recorder{trace, {}};
+    replay(trace, ReplayOptions{0.5}, recorder);
+    // floor(0.5 * 3) = 1 warm-up request. The prefill of request 10 is one step of two tokens.
+    CHECK(recorder.log ==
+          "R10w [0,2)P-:01 [2,3)D+:01 [3,4)D+:01 /R10 "
+          "R11e [4,5)D-:01 [5,6)D+:01 /R11 "
+          "R12e [6,7)P-:01 [7,8)D+:01 /R12 ");
+    CHECK(count_replay_steps(trace) == 7);
+}
+
+TEST_CASE("the warm-up is the first floor(f * N) requests", "[replay]") {
+    CHECK(warmup_requests(0.5, 55) == 27);
+    CHECK(warmup_requests(0.5, 3) == 1);
+    CHECK(warmup_requests(0.29, 100) == 29);  // 0.29 * 100 is 28.999... in binary
+    CHECK(warmup_requests(0.0, 10) == 0);
+    CHECK(warmup_requests(1.0, 10) == 10);
+    const Trace trace = hand_trace();
+    Recorder all_evaluated{trace, {}};
+    replay(trace, ReplayOptions{0.0}, all_evaluated);
+    CHECK(all_evaluated.log.find("R10e") != std::string::npos);
+    Recorder bad{trace, {}};
+    CHECK_THROWS_AS(replay(trace, ReplayOptions{1.5}, bad), ConfigError);
+}
+
+TEST_CASE("evaluation scores exactly the protocol's pairs", "[replay][evaluation]") {
+    const Trace trace = hand_trace();
+    std::vector<AnyPredictor> predictors;
+    predictors.emplace_back(UniformPredictor(trace.shape));
+    predictors.emplace_back(PreviousTokenPredictor(trace.shape));
+    const Evaluation e = evaluate(trace, std::span<AnyPredictor>(predictors));
+    REQUIRE(e.predictors.size() == 2);
+    CHECK(e.requests == 3);
+    CHECK(e.evaluated_requests == 2);
+
+    // Next-layer pairs: layer 1 of evaluated tokens where recorded: (11,5) (12,0) (12,1);
+    // (11,6) lost its layer-1 routing.
+    const auto& uniform = e.predictors[0];
+    const auto& previous = e.predictors[1];
+    CHECK(uniform.next_layer.total.pairs == 3);
+    CHECK(uniform.next_layer.per_layer[0].pairs == 0);  // the first MoE layer is never scored
+    CHECK(uniform.next_layer.per_phase[0].pairs == 1);  // (12,0) is a prefill token
+    CHECK(uniform.next_layer.per_phase[1].pairs == 2);
+    // Truths 2, 2, 2. Uniform ranks expert 0 first: no hits. Previous-token has no history for
+    // (11,5) and (12,0), then repeats (12,0)'s 2 for (12,1): one hit in three.
+    CHECK(uniform.next_layer.total.mean().recall_at_k == 0.0);
+    CHECK(previous.next_layer.total.mean().recall_at_k == Approx(1.0 / 3));
+
+    // Next-token pairs: decode steps that follow an earlier step of their request:
+    // (11,6) layer 0 (layer 1 lost) and (12,1) layers 0 and 1. (11,5) is its request's first step.
+    CHECK(uniform.next_token.total.pairs == 3);
+    // Previous-token: (11,6) L0 repeats 1 (hit), (12,1) L0 repeats 3 (hit), L1 repeats 2 (hit).
+    CHECK(previous.next_token.total.mean().recall_at_k == 1.0);
+    CHECK(uniform.next_token.total.mean().recall_at_k == 0.0);
+
+    // Horizon 1 only scores layers >= 1; the next-token forecast can be switched off.
+    EvaluationOptions no_next_token;
+    no_next_token.next_token = false;
+    std::vector<AnyPredictor> again;
+    again.emplace_back(UniformPredictor(trace.shape));
+    const Evaluation e2 = evaluate(trace, std::span<AnyPredictor>(again), no_next_token);
+    CHECK(e2.predictors[0].next_token.total.pairs == 0);
+    CHECK(e2.predictors[0].next_layer.total.pairs == 3);
+}
