@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "expertcast/eval/evaluation.hpp"
+#include "expertcast/eval/fit.hpp"
 #include "expertcast/eval/replay.hpp"
 #include "expertcast/predictors/any_predictor.hpp"
 #include "expertcast/predictors/baselines.hpp"
@@ -133,4 +134,22 @@ TEST_CASE("evaluation scores exactly the protocol's pairs", "[replay][evaluation
     const Evaluation e2 = evaluate(trace, std::span<AnyPredictor>(again), no_next_token);
     CHECK(e2.predictors[0].next_token.total.pairs == 0);
     CHECK(e2.predictors[0].next_layer.total.pairs == 3);
+}
+
+TEST_CASE("fit learns from a range of requests and freezes", "[replay][fit]") {
+    const Trace trace = hand_trace();
+    // Requests 11 and 12 only: layer-0 experts 1, 1, 3, 3 -> counts [0 2 0 2], add-one: /(4 + 4).
+    FrequencyPredictor p(trace.shape);
+    fit(p, trace, FitOptions{1, 3, true});
+    CHECK(p.frozen());
+    const SequenceId id[1] = {99};
+    p.begin_step(TokenBatch{id, {}});
+    std::vector<float> out(4);
+    p.forecast(ForecastTarget::next_token(0), out);
+    CHECK(out[0] == Approx(1.0 / 8));
+    CHECK(out[1] == Approx(3.0 / 8));
+    CHECK(out[3] == Approx(3.0 / 8));
+    // Layer 1 of those requests: 2, (lost), 2, 2 -> [0 0 3 0] / 3 tokens: (c + 1) / (3 + 4).
+    p.forecast(ForecastTarget::next_token(1), out);
+    CHECK(out[2] == Approx(4.0 / 7));
 }

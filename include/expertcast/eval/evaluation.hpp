@@ -78,21 +78,14 @@ class EvaluationVisitor {
 public:
     EvaluationVisitor(const Trace& trace, std::span<P> predictors, Evaluation& result)
         : trace_(trace), predictors_(predictors), result_(result),
-          k_(trace.shape.top_k), E_(trace.shape.num_experts),
+          buffers_(trace), E_(trace.shape.num_experts),
           total_steps_(result.options.progress ? count_replay_steps(trace) : 0) {}
 
     void begin_request(const TraceRequest&, bool) {}
 
     void begin_step(const ReplayStep& step) {
-        const std::size_t n = step.num_tokens();
-        const SequenceId sequence = static_cast<SequenceId>(trace_.requests[step.request_index].id);
-        sequences_.assign(n, sequence);
-        phases_.assign(trace_.phases.begin() + static_cast<std::ptrdiff_t>(step.token_begin),
-                       trace_.phases.begin() + static_cast<std::ptrdiff_t>(step.token_end));
-        forecast_.resize(n * E_);
-        experts_.resize(n * k_);
-        if (trace_.has_weights()) weights_.resize(n * k_);
-        const TokenBatch batch{sequences_, phases_};
+        const TokenBatch batch = buffers_.begin(step);
+        forecast_.resize(step.num_tokens() * E_);
         for (auto& p : predictors_) p.begin_step(batch);
 
         if (step.evaluated && !step.prefill && step.follows_earlier_step &&
@@ -103,15 +96,7 @@ public:
     }
 
     void layer(const ReplayStep& step, std::uint32_t l) {
-        for (std::size_t t = 0; t < step.num_tokens(); ++t) {
-            auto row = trace_.row(step.token_begin + t, l);
-            std::copy(row.begin(), row.end(), experts_.begin() + static_cast<std::ptrdiff_t>(t * k_));
-            if (trace_.has_weights()) {
-                auto w = trace_.weight_row(step.token_begin + t, l);
-                std::copy(w.begin(), w.end(), weights_.begin() + static_cast<std::ptrdiff_t>(t * k_));
-            }
-        }
-        const LayerRouting routing{l, experts_, trace_.has_weights() ? weights_ : std::span<const float>{}};
+        const LayerRouting routing = buffers_.layer(step, l);
         for (auto& p : predictors_) p.observe(routing);
 
         const std::uint32_t h = result_.options.horizon;
@@ -146,13 +131,10 @@ private:
     const Trace& trace_;
     std::span<P> predictors_;
     Evaluation& result_;
-    std::uint32_t k_, E_;
+    StepBuffers buffers_;
+    std::uint32_t E_;
     std::size_t total_steps_;
     std::size_t done_steps_ = 0;
-    std::vector<SequenceId> sequences_;
-    std::vector<Phase> phases_;
-    std::vector<ExpertId> experts_;
-    std::vector<float> weights_;
     std::vector<float> forecast_;
 };
 

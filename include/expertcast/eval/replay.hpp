@@ -4,10 +4,13 @@
 // and predictors never see the future by construction.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "expertcast/core/error.hpp"
 #include "expertcast/core/routing.hpp"
@@ -97,6 +100,42 @@ inline std::size_t count_replay_steps(const Trace& trace) noexcept {
             t = step_end(trace, request, t);
     return steps;
 }
+
+/// A replayed step in the engine's shapes: the TokenBatch of its tokens (sequence id = request
+/// id) and, per layer, the LayerRouting a router would hand over. Buffers are reused across steps.
+class StepBuffers {
+public:
+    explicit StepBuffers(const Trace& trace) : trace_(trace) {}
+
+    TokenBatch begin(const ReplayStep& step) {
+        const std::size_t n = step.num_tokens();
+        const auto id = static_cast<SequenceId>(trace_.requests[step.request_index].id);
+        sequences_.assign(n, id);
+        phases_.assign(trace_.phases.begin() + static_cast<std::ptrdiff_t>(step.token_begin),
+                       trace_.phases.begin() + static_cast<std::ptrdiff_t>(step.token_end));
+        return {sequences_, phases_};
+    }
+
+    LayerRouting layer(const ReplayStep& step, std::uint32_t l) {
+        const std::size_t k = trace_.shape.top_k;
+        experts_.resize(step.num_tokens() * k);
+        weights_.resize(trace_.has_weights() ? step.num_tokens() * k : 0);
+        for (std::size_t t = 0; t < step.num_tokens(); ++t) {
+            auto row = trace_.row(step.token_begin + t, l);
+            std::copy(row.begin(), row.end(), experts_.begin() + static_cast<std::ptrdiff_t>(t * k));
+            auto w = trace_.weight_row(step.token_begin + t, l);
+            std::copy(w.begin(), w.end(), weights_.begin() + static_cast<std::ptrdiff_t>(t * k));
+        }
+        return {l, experts_, weights_};
+    }
+
+private:
+    const Trace& trace_;
+    std::vector<SequenceId> sequences_;
+    std::vector<Phase> phases_;
+    std::vector<ExpertId> experts_;
+    std::vector<float> weights_;
+};
 
 EXPERTCAST_END_NAMESPACE
 }  // namespace expertcast
