@@ -1,0 +1,22 @@
+# Builds and runs the consumer project against expertcast, as a ctest:
+#   cmake -DMODE=subdirectory|installed -DSOURCE=<expertcast> -DWORK=<dir> -P run.cmake
+file(REMOVE_RECURSE ${WORK})
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "failed (${result}): ${ARGN}\n${out}")
+  endif()
+endfunction()
+set(consumer ${SOURCE}/tests/consumer)
+if(MODE STREQUAL "subdirectory")
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DEXPERTCAST_SOURCE=${SOURCE})
+else()
+  run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/expertcast -DEXPERTCAST_BUILD_TESTS=OFF
+      -DEXPERTCAST_BUILD_EXAMPLES=OFF -DEXPERTCAST_BUILD_BENCHMARKS=OFF -DEXPERTCAST_INSTALL=ON)
+  run(${CMAKE_COMMAND} --install ${WORK}/expertcast --prefix ${WORK}/prefix)
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+endif()
+run(${CMAKE_COMMAND} --build ${WORK}/build)
+run(${WORK}/build/engine)
+run(${WORK}/build/offline)
+message(STATUS "consumer (${MODE}) built and ran")
