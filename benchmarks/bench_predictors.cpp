@@ -1,8 +1,9 @@
 // Speed of the per-step hot path: one forward step of a decode batch (begin_step, then for every
 // MoE layer observe the router's choice and forecast the next layer for every token), for each
 // predictor, on DeepSeek-V3's shape (58 MoE layers, E = 256, k = 8) and gpt-oss-20b's (24, 32, 4).
-// Time is per step; items are (token, layer) pairs. Compare predictors by their ratio to `frequency` run in the same
-// process (the machines are shared; absolute times drift, ratios much less).
+// Time is per step; items are (token, layer) pairs. Compare predictors by their ratio to
+// `frequency` run in the same process (the machines are shared; absolute times drift, ratios much
+// less).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -83,8 +84,12 @@ void BM_step(benchmark::State& state) {
 }
 
 // Arguments: shape (0 = DeepSeek-V3, 1 = gpt-oss-20b), decode tokens per step.
-#define EXPERTCAST_STEP_BENCHMARK(P)                                                       \
-    BENCHMARK_TEMPLATE(BM_step, P)->Args({0, 1})->Args({0, 64})->Args({1, 1})->Args({1, 64}) \
+#define EXPERTCAST_STEP_BENCHMARK(P) \
+    BENCHMARK_TEMPLATE(BM_step, P)   \
+        ->Args({0, 1})               \
+        ->Args({0, 64})              \
+        ->Args({1, 1})               \
+        ->Args({1, 64})              \
         ->Unit(benchmark::kMicrosecond)
 
 EXPERTCAST_STEP_BENCHMARK(FrequencyPredictor);

@@ -154,14 +154,16 @@ EvalCommand parse_eval(int argc, char** argv) {
         } else if (a == "--ngram-previous-token") {
             c.predictor_options.ngram.previous_token = parse_switch(a, value());
         } else if (a == "--ngram-memory-mb") {
-            c.predictor_options.ngram.memory_limit_bytes = parse_number<std::size_t>(a, value()) << 20;
+            c.predictor_options.ngram.memory_limit_bytes = parse_number<std::size_t>(a, value())
+                                                           << 20;
         } else if (a == "--decay-half-life") {
             c.predictor_options.frequency_decay.half_life_tokens = parse_number<float>(a, value());
         } else if (a == "--decay-sequence-half-life") {
             c.predictor_options.frequency_decay.sequence_half_life_tokens =
                 parse_number<float>(a, value());
         } else if (a == "--decay-sequence-prior") {
-            c.predictor_options.frequency_decay.sequence_prior_tokens = parse_number<float>(a, value());
+            c.predictor_options.frequency_decay.sequence_prior_tokens =
+                parse_number<float>(a, value());
         } else if (a.starts_with("-")) {
             throw UsageError(fmt::format("unknown option '{}'", a));
         } else if (c.trace_path.empty()) {
@@ -183,8 +185,9 @@ public:
         const auto now = std::chrono::steady_clock::now();
         if (done != total && now - last_ < std::chrono::milliseconds(200)) return;
         last_ = now;
-        std::fprintf(stderr, "\r  replaying: %zu / %zu steps (%.0f%%)", done, total,
-                     total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0);
+        std::fprintf(
+            stderr, "\r  replaying: %zu / %zu steps (%.0f%%)", done, total,
+            total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0);
         if (done == total) std::fprintf(stderr, "\r%60s\r", "");
         std::fflush(stderr);
     }

@@ -13,9 +13,9 @@ TEST_CASE("pair scores match the protocol's definitions", "[metrics]") {
     const std::vector<float> p{0.1f, 0.4f, 0.3f, 0.2f};
     const std::vector<ExpertId> truth{2, 0};
     const PairScore s = score_forecast(p, truth);
-    CHECK(s.recall_at_k == Approx(0.5));  // top-2 {1, 2} holds 2
-    CHECK(s.recall_at_2k == Approx(1.0)); // top-4 is everything
-    CHECK(s.hit_at_1 == 0.0);             // argmax 1 was not chosen
+    CHECK(s.recall_at_k == Approx(0.5));   // top-2 {1, 2} holds 2
+    CHECK(s.recall_at_2k == Approx(1.0));  // top-4 is everything
+    CHECK(s.hit_at_1 == 0.0);              // argmax 1 was not chosen
     // q = min(1, 2p) = [0.2 0.8 0.6 0.4]; ((0.2-1)^2 + 0.8^2 + (0.6-1)^2 + 0.4^2) / 4 = 0.4
     CHECK(s.brier == Approx(0.4).epsilon(1e-6));
     // -(log 0.3 + log 0.1) / 2

@@ -93,8 +93,8 @@ std::vector<float> probe(P& p, SequenceId id) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("predictor contract", "[contract]", UniformPredictor, FrequencyPredictor,
-                   PreviousTokenPredictor, MarkovPredictor, NGramPredictor,
-                   FrequencyDecayPredictor, AnyMarkov) {
+                   PreviousTokenPredictor, MarkovPredictor, NGramPredictor, FrequencyDecayPredictor,
+                   AnyMarkov) {
     const ModelShape& shape = contract_shape;
     const auto warmup = make_workload(shape, 60, 5, 1);
     std::vector<float> buffer(max_tokens(warmup) * shape.num_experts);

@@ -110,7 +110,8 @@ TEST_CASE("ngram interpolates its context levels (Witten-Bell)", "[golden]") {
     // pi2 = [1/6 1/3 1/6 1/3].
     // level 1: (c + 2 pi) / 4 = [1/12 5/12 1/12 5/12]
     // level 2: (c + 2 level1) / 4 = [1/24 11/24 1/24 11/24]
-    check_row(forecast(p, ForecastTarget::next_layer(2)), {1.0 / 24, 11.0 / 24, 1.0 / 24, 11.0 / 24});
+    check_row(forecast(p, ForecastTarget::next_layer(2)),
+              {1.0 / 24, 11.0 / 24, 1.0 / 24, 11.0 / 24});
     p.observe(LayerRouting{2, route[2], {}});
     // Next token, layer 2, from the previous token alone: contexts b in {1, 3} were seen once each
     // (the second token, whose previous token had {1, 3}) with targets {1, 3}; layer 2's counts

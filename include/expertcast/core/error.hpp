@@ -29,7 +29,9 @@ public:
 class InputError : public Error {
 public:
     InputError(std::string file, std::size_t line, std::string field, const std::string& what)
-        : Error(compose(file, line, field, what)), file_(std::move(file)), line_(line),
+        : Error(compose(file, line, field, what)),
+          file_(std::move(file)),
+          line_(line),
           field_(std::move(field)) {}
 
     const std::string& file() const noexcept { return file_; }

@@ -22,8 +22,8 @@ EXPERTCAST_BEGIN_NAMESPACE
 /// decoder layers; its MoE ordinal 3 is decoder layer 7). `moe_layers` maps ordinals to
 /// decoder-layer indices for reporting.
 struct ModelShape {
-    std::uint32_t num_experts = 0;  ///< E: routed experts per MoE layer
-    std::uint32_t top_k = 0;        ///< k: experts each token selects per MoE layer
+    std::uint32_t num_experts = 0;          ///< E: routed experts per MoE layer
+    std::uint32_t top_k = 0;                ///< k: experts each token selects per MoE layer
     std::vector<std::uint32_t> moe_layers;  ///< decoder-layer index of each MoE layer, increasing
 
     std::uint32_t num_moe_layers() const noexcept {

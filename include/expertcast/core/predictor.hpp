@@ -36,14 +36,21 @@ template <class P>
 concept Predictor = requires(P& p, const P& cp, const TokenBatch& batch,
                              const LayerRouting& routing, ForecastTarget target,
                              std::span<float> out, SequenceId sequence, bool flag) {
-    { cp.name() } noexcept -> std::convertible_to<std::string_view>;
-    { cp.shape() } noexcept -> std::same_as<const ModelShape&>;
+    { cp.name() }
+    noexcept->std::convertible_to<std::string_view>;
+    { cp.shape() }
+    noexcept->std::same_as<const ModelShape&>;
     p.begin_step(batch);  // may allocate, only for a batch larger than any before
-    { p.observe(routing) } noexcept;
-    { p.forecast(target, out) } noexcept;
-    { p.end_sequence(sequence) } noexcept;
-    { p.set_frozen(flag) } noexcept;
-    { cp.frozen() } noexcept -> std::same_as<bool>;
+    { p.observe(routing) }
+    noexcept;
+    { p.forecast(target, out) }
+    noexcept;
+    { p.end_sequence(sequence) }
+    noexcept;
+    { p.set_frozen(flag) }
+    noexcept;
+    { cp.frozen() }
+    noexcept->std::same_as<bool>;
 };
 
 /// Forecast for the whole batch: q_e, the probability that at least one token of the current step

@@ -42,9 +42,10 @@ struct TokenBatch {
 
 /// One MoE layer's routing for the tokens of the current step.
 struct LayerRouting {
-    std::uint32_t layer = 0;            ///< MoE ordinal (see ModelShape)
-    std::span<const ExpertId> experts;  ///< tokens x k, row-major, router order (highest gate first)
-    std::span<const float> weights;     ///< tokens x k gate weights, or empty
+    std::uint32_t layer = 0;  ///< MoE ordinal (see ModelShape)
+    std::span<const ExpertId>
+        experts;                     ///< tokens x k, row-major, router order (highest gate first)
+    std::span<const float> weights;  ///< tokens x k gate weights, or empty
 
     /// The k experts of one token, or an empty span when the row is marked not_recorded.
     std::span<const ExpertId> row(std::size_t token, std::uint32_t k) const noexcept {
@@ -79,9 +80,9 @@ inline void validate_routing(const ModelShape& shape, const TokenBatch& batch,
         for (std::uint32_t j = 0; j < k; ++j) {
             const ExpertId e = row[j];
             if (e < 0 || static_cast<std::uint32_t>(e) >= shape.num_experts)
-                fail("token " + std::to_string(t) + " expert[" + std::to_string(j) + "] = " +
-                     std::to_string(e) + " is outside [0, " + std::to_string(shape.num_experts) +
-                     ")");
+                fail("token " + std::to_string(t) + " expert[" + std::to_string(j) +
+                     "] = " + std::to_string(e) + " is outside [0, " +
+                     std::to_string(shape.num_experts) + ")");
             for (std::uint32_t i = 0; i < j; ++i)
                 if (row[i] == e)
                     fail("token " + std::to_string(t) + " selects expert " + std::to_string(e) +

@@ -26,7 +26,8 @@ public:
     Arena() = default;
     explicit Arena(std::size_t size) : size_(size) {
         if (size_ != 0) {
-            data_ = static_cast<T*>(::operator new(size_ * sizeof(T), std::align_val_t{alignment}));
+            data_ =
+                static_cast<T*>(::operator new (size_ * sizeof(T), std::align_val_t{alignment}));
             std::memset(static_cast<void*>(data_), 0, size_ * sizeof(T));
         }
     }
@@ -41,7 +42,7 @@ public:
         return *this;
     }
     ~Arena() {
-        if (data_ != nullptr) ::operator delete(data_, std::align_val_t{alignment});
+        if (data_ != nullptr) ::operator delete (data_, std::align_val_t{alignment});
     }
 
     T* data() noexcept { return data_; }

@@ -38,9 +38,10 @@ public:
         capacity_rows_ = std::bit_floor(rows);
         buckets_ = capacity_rows_ * 2;  // a power of two: the load never passes 50%
         keys_.reset(static_cast<std::uint64_t*>(allocate_zeroed(buckets_ * sizeof(std::uint64_t))));
-        row_of_.reset(static_cast<std::uint32_t*>(allocate_zeroed(buckets_ * sizeof(std::uint32_t))));
-        rows_.reset(static_cast<float*>(allocate_zeroed(capacity_rows_ * (width_ + header) *
-                                                        sizeof(float))));
+        row_of_.reset(
+            static_cast<std::uint32_t*>(allocate_zeroed(buckets_ * sizeof(std::uint32_t))));
+        rows_.reset(static_cast<float*>(
+            allocate_zeroed(capacity_rows_ * (width_ + header) * sizeof(float))));
     }
 
     /// Row of a context, or nullptr when it was never seen. `key` must have bit 63 set.

@@ -77,8 +77,11 @@ template <Predictor P>
 class EvaluationVisitor {
 public:
     EvaluationVisitor(const Trace& trace, std::span<P> predictors, Evaluation& result)
-        : trace_(trace), predictors_(predictors), result_(result),
-          buffers_(trace), E_(trace.shape.num_experts),
+        : trace_(trace),
+          predictors_(predictors),
+          result_(result),
+          buffers_(trace),
+          E_(trace.shape.num_experts),
           total_steps_(result.options.progress ? count_replay_steps(trace) : 0) {}
 
     void begin_request(const TraceRequest&, bool) {}
@@ -121,8 +124,9 @@ private:
             for (std::size_t t = 0; t < step.num_tokens(); ++t) {
                 const std::size_t token = step.token_begin + t;
                 if (!trace_.recorded(token, target.layer)) continue;
-                const PairScore s = score_forecast(std::span<const float>(forecast_).subspan(t * E_, E_),
-                                                   trace_.row(token, target.layer));
+                const PairScore s =
+                    score_forecast(std::span<const float>(forecast_).subspan(t * E_, E_),
+                                   trace_.row(token, target.layer));
                 (result_.predictors[i].*kind).add(target.layer, trace_.phases[token], s);
             }
         }
@@ -143,7 +147,8 @@ private:
 /// Replays `trace` through `predictors` and returns every figure of the evaluation protocol.
 /// Predictors should be fresh: they learn from the warm-up requests first.
 template <Predictor P>
-Evaluation evaluate(const Trace& trace, std::span<P> predictors, const EvaluationOptions& options = {}) {
+Evaluation evaluate(const Trace& trace, std::span<P> predictors,
+                    const EvaluationOptions& options = {}) {
     options.validate(trace.shape);
     for (const auto& p : predictors)
         if (!(p.shape() == trace.shape))
@@ -154,7 +159,8 @@ Evaluation evaluate(const Trace& trace, std::span<P> predictors, const Evaluatio
     result.shape = trace.shape;
     result.requests = trace.requests.size();
     result.evaluated_requests =
-        trace.requests.size() - warmup_requests(options.replay.warmup_fraction, trace.requests.size());
+        trace.requests.size() -
+        warmup_requests(options.replay.warmup_fraction, trace.requests.size());
     result.options = options;
     for (const auto& p : predictors) {
         PredictorEvaluation e;

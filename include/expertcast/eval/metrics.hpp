@@ -42,7 +42,8 @@ struct PairScore {
     double nll = 0;           ///< -(1/k) sum_{e chosen} log(max(p_e, 1e-12))
 };
 
-inline PairScore score_forecast(std::span<const float> p, std::span<const ExpertId> truth) noexcept {
+inline PairScore score_forecast(std::span<const float> p,
+                                std::span<const ExpertId> truth) noexcept {
     const std::size_t E = p.size();
     const std::size_t k = truth.size();
     const std::size_t m2 = std::min(2 * k, E);
@@ -58,8 +59,8 @@ inline PairScore score_forecast(std::span<const float> p, std::span<const Expert
         in_k += rank < k;
         in_2k += rank < m2;
         if (rank == 0) s.hit_at_1 = 1;
-        const double q = inclusion_probability(p[static_cast<std::size_t>(e)],
-                                               static_cast<std::uint32_t>(k));
+        const double q =
+            inclusion_probability(p[static_cast<std::size_t>(e)], static_cast<std::uint32_t>(k));
         brier += (q - 1) * (q - 1) - q * q;
         s.nll -= std::log(std::max(static_cast<double>(p[static_cast<std::size_t>(e)]), 1e-12));
     }

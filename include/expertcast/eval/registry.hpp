@@ -61,15 +61,16 @@ inline std::string describe_predictor(std::string_view name, const PredictorOpti
     if (name == "previous-token")
         return fmt::format("uniform_share={}", o.previous_token.uniform_share);
     if (name == "markov")
-        return fmt::format("smoothing={}, max_horizon={}", o.markov.smoothing, o.markov.max_horizon);
+        return fmt::format("smoothing={}, max_horizon={}", o.markov.smoothing,
+                           o.markov.max_horizon);
     if (name == "ngram")
         return fmt::format("order={}, previous_token={}, memory_limit={} MiB", o.ngram.order,
                            o.ngram.previous_token, o.ngram.memory_limit_bytes >> 20);
     if (name == "frequency-decay")
-        return fmt::format("half_life={} tokens, sequence_half_life={} tokens, sequence_prior={} tokens",
-                           o.frequency_decay.half_life_tokens,
-                           o.frequency_decay.sequence_half_life_tokens,
-                           o.frequency_decay.sequence_prior_tokens);
+        return fmt::format(
+            "half_life={} tokens, sequence_half_life={} tokens, sequence_prior={} tokens",
+            o.frequency_decay.half_life_tokens, o.frequency_decay.sequence_half_life_tokens,
+            o.frequency_decay.sequence_prior_tokens);
     if (name == "frequency") return "cumulative counts, add-one smoothing";
     return "";
 }

@@ -34,7 +34,8 @@ struct ReplayOptions {
 /// Number of warm-up requests: floor(f * N). The small epsilon keeps 0.29 * 100 at 29 despite
 /// binary floating point.
 inline std::size_t warmup_requests(double warmup_fraction, std::size_t requests) noexcept {
-    return static_cast<std::size_t>(std::floor(warmup_fraction * static_cast<double>(requests) + 1e-9));
+    return static_cast<std::size_t>(
+        std::floor(warmup_fraction * static_cast<double>(requests) + 1e-9));
 }
 
 /// One forward step of one request: its prefill (all prompt tokens together) or one decode token.
@@ -42,7 +43,7 @@ struct ReplayStep {
     std::size_t request_index = 0;  ///< into Trace::requests
     std::size_t token_begin = 0;    ///< trace token range of the step
     std::size_t token_end = 0;
-    bool evaluated = false;         ///< the request is past the warm-up
+    bool evaluated = false;  ///< the request is past the warm-up
     bool prefill = false;
     bool follows_earlier_step = false;  ///< an earlier step of the same request was replayed
 
@@ -51,7 +52,8 @@ struct ReplayStep {
 
 /// End of the step that starts at token t: all of a prefill's tokens pass each layer together,
 /// a decode step is one token.
-inline std::size_t step_end(const Trace& trace, const TraceRequest& request, std::size_t t) noexcept {
+inline std::size_t step_end(const Trace& trace, const TraceRequest& request,
+                            std::size_t t) noexcept {
     std::size_t end = t + 1;
     if (trace.phases[t] == Phase::prefill)
         while (end < request.token_end && trace.phases[end] == Phase::prefill) ++end;
@@ -122,7 +124,8 @@ public:
         weights_.resize(trace_.has_weights() ? step.num_tokens() * k : 0);
         for (std::size_t t = 0; t < step.num_tokens(); ++t) {
             auto row = trace_.row(step.token_begin + t, l);
-            std::copy(row.begin(), row.end(), experts_.begin() + static_cast<std::ptrdiff_t>(t * k));
+            std::copy(row.begin(), row.end(),
+                      experts_.begin() + static_cast<std::ptrdiff_t>(t * k));
             auto w = trace_.weight_row(step.token_begin + t, l);
             std::copy(w.begin(), w.end(), weights_.begin() + static_cast<std::ptrdiff_t>(t * k));
         }

@@ -51,7 +51,8 @@ inline std::string format_layer_table(const Evaluation& e, ForecastKind kind) {
     for (const auto& p : e.predictors) out += fmt::format(" {:>15}", p.name);
     out += fmt::format(" {:>9}\n", "pairs");
     for (std::uint32_t l = 0; l < e.shape.num_moe_layers(); ++l) {
-        std::size_t pairs = e.predictors.empty() ? 0 : breakdown(e.predictors[0], kind).per_layer[l].pairs;
+        std::size_t pairs =
+            e.predictors.empty() ? 0 : breakdown(e.predictors[0], kind).per_layer[l].pairs;
         if (pairs == 0) continue;
         out += fmt::format("  {:>5}", e.shape.moe_layers[l]);
         for (const auto& p : e.predictors)
@@ -64,24 +65,29 @@ inline std::string format_layer_table(const Evaluation& e, ForecastKind kind) {
 /// All metrics per predictor and phase.
 inline std::string format_phase_table(const Evaluation& e, ForecastKind kind) {
     std::string out = forecast_title(e, kind) + ": per phase\n";
-    out += fmt::format("  {:<18} {:<8} {:>9} {:>9} {:>7} {:>8} {:>8} {:>10}\n", "predictor", "phase",
-                       "recall@k", "recall@2k", "hit@1", "brier", "nll", "pairs");
+    out += fmt::format("  {:<18} {:<8} {:>9} {:>9} {:>7} {:>8} {:>8} {:>10}\n", "predictor",
+                       "phase", "recall@k", "recall@2k", "hit@1", "brier", "nll", "pairs");
     for (const auto& p : e.predictors)
         for (const Phase phase : {Phase::prefill, Phase::decode}) {
             const MetricTotals& t = breakdown(p, kind).per_phase[static_cast<std::size_t>(phase)];
             if (t.pairs == 0) continue;
             const PairScore m = t.mean();
-            out += fmt::format("  {:<18} {:<8} {:>9.4f} {:>9.4f} {:>7.4f} {:>8.5f} {:>8.4f} {:>10}\n",
-                               p.name, phase == Phase::prefill ? "prefill" : "decode",
-                               m.recall_at_k, m.recall_at_2k, m.hit_at_1, m.brier, m.nll, t.pairs);
+            out +=
+                fmt::format("  {:<18} {:<8} {:>9.4f} {:>9.4f} {:>7.4f} {:>8.5f} {:>8.4f} {:>10}\n",
+                            p.name, phase == Phase::prefill ? "prefill" : "decode", m.recall_at_k,
+                            m.recall_at_2k, m.hit_at_1, m.brier, m.nll, t.pairs);
         }
     return out;
 }
 
 inline nlohmann::json metrics_json(const MetricTotals& t) {
     const PairScore m = t.mean();
-    return {{"recall@k", m.recall_at_k}, {"recall@2k", m.recall_at_2k}, {"hit@1", m.hit_at_1},
-            {"brier", m.brier},          {"nll", m.nll},                {"pairs", t.pairs}};
+    return {{"recall@k", m.recall_at_k},
+            {"recall@2k", m.recall_at_2k},
+            {"hit@1", m.hit_at_1},
+            {"brier", m.brier},
+            {"nll", m.nll},
+            {"pairs", t.pairs}};
 }
 
 /// The evaluation in the shape the issue tracker and the README document; per-layer and

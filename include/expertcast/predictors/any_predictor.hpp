@@ -22,8 +22,8 @@ EXPERTCAST_BEGIN_NAMESPACE
 class AnyPredictor {
 public:
     template <Predictor P>
-        requires(!std::is_same_v<std::remove_cvref_t<P>, AnyPredictor>)
-    explicit AnyPredictor(P predictor)
+    requires(!std::is_same_v<std::remove_cvref_t<P>, AnyPredictor>) explicit AnyPredictor(
+        P predictor)
         : self_(std::make_unique<Model<P>>(std::move(predictor))) {}
 
     /// The wrapped predictor, or nullptr when it is not a P.

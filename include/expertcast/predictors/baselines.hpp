@@ -92,7 +92,8 @@ struct PreviousTokenConfig {
 class PreviousTokenPredictor {
 public:
     explicit PreviousTokenPredictor(ModelShape shape, PreviousTokenConfig config = {})
-        : shape_(validated(std::move(shape))), config_(config),
+        : shape_(validated(std::move(shape))),
+          config_(config),
           history_(std::size_t{shape_.num_moe_layers()} * shape_.top_k, not_recorded) {
         if (!(config_.uniform_share > 0.0f && config_.uniform_share <= 1.0f))
             throw ConfigError("previous-token: uniform_share must be in (0, 1]");

@@ -54,7 +54,8 @@ struct FrequencyDecayConfig {
 class FrequencyDecayPredictor {
 public:
     explicit FrequencyDecayPredictor(ModelShape shape, FrequencyDecayConfig config = {})
-        : shape_(validated(std::move(shape))), config_(validated(config)),
+        : shape_(validated(std::move(shape))),
+          config_(validated(config)),
           global_growth_(std::exp2(1.0f / config_.half_life_tokens)),
           sequence_growth_(std::exp2(1.0f / config_.sequence_half_life_tokens)),
           global_(std::size_t{shape_.num_moe_layers()} * stride()),
@@ -95,8 +96,7 @@ public:
             }
             const float gw = (1.0f - w) * g_inv;
             const float sw = s_total > 0.0f ? w / s_total : 0.0f;
-            for (std::uint32_t e = 0; e < E; ++e)
-                row[e] = gw * (g[e] + g[scale_at()]) + sw * s[e];
+            for (std::uint32_t e = 0; e < E; ++e) row[e] = gw * (g[e] + g[scale_at()]) + sw * s[e];
         }
     }
 
@@ -135,8 +135,8 @@ private:
     FrequencyDecayConfig config_;
     float global_growth_;
     float sequence_growth_;
-    detail::Arena<float> global_;                 // layers x (E + 2)
-    detail::SequenceStore<float> sequences_;      // per sequence: layers x (E + 2)
+    detail::Arena<float> global_;             // layers x (E + 2)
+    detail::SequenceStore<float> sequences_;  // per sequence: layers x (E + 2)
     std::vector<std::uint32_t> token_slots_;
     bool frozen_ = false;
 };

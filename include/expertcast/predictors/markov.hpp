@@ -47,12 +47,15 @@ struct MarkovConfig {
 class MarkovPredictor {
 public:
     explicit MarkovPredictor(ModelShape shape, MarkovConfig config = {})
-        : shape_(validated(std::move(shape))), config_(validated(config)),
+        : shape_(validated(std::move(shape))),
+          config_(validated(config)),
           transitions_(table_size(shape_)),
           row_totals_(std::size_t{transition_layers(shape_)} * shape_.num_experts),
           popularity_(shape_.num_moe_layers(), shape_.num_experts),
-          step_(config_.max_horizon, shape_.top_k), mixing_(shape_.num_experts),
-          next_(shape_.num_experts), prior_(shape_.num_experts) {}
+          step_(config_.max_horizon, shape_.top_k),
+          mixing_(shape_.num_experts),
+          next_(shape_.num_experts),
+          prior_(shape_.num_experts) {}
 
     std::string_view name() const noexcept { return "markov"; }
     const ModelShape& shape() const noexcept { return shape_; }

@@ -65,12 +65,15 @@ struct NGramConfig {
 class NGramPredictor {
 public:
     explicit NGramPredictor(ModelShape shape, NGramConfig config = {})
-        : shape_(validated(std::move(shape))), config_(validated(config)),
+        : shape_(validated(std::move(shape))),
+          config_(validated(config)),
           table_(shape_.num_experts, config_.memory_limit_bytes),
           popularity_(shape_.num_moe_layers(), shape_.num_experts),
           history_(std::size_t{shape_.num_moe_layers()} * shape_.top_k, not_recorded),
           step_(std::max<std::uint32_t>(config_.order - 1, max_chain_horizon), shape_.top_k),
-          prior_(shape_.num_experts), level_(shape_.num_experts), mixing_(shape_.num_experts),
+          prior_(shape_.num_experts),
+          level_(shape_.num_experts),
+          mixing_(shape_.num_experts),
           next_(shape_.num_experts) {
         if (shape_.num_moe_layers() > 4096)
             throw ConfigError("ngram: at most 4096 MoE layers fit in a context key");
@@ -174,7 +177,8 @@ private:
     static std::uint64_t packed(ExpertId e) noexcept { return static_cast<std::uint64_t>(e) + 1; }
 
     // bit 63 set (0 marks an empty bucket) | kind (1 bit) | length - 1 (2 bits) | layer (12 bits)
-    // | up to 4 ids (12 bits each, id + 1, 0 for "none"). The length keeps (i, none) apart from (i).
+    // | up to 4 ids (12 bits each, id + 1, 0 for "none"). The length keeps (i, none) apart from
+    // (i).
     static std::uint64_t key(std::uint64_t kind, std::uint32_t layer, const std::uint64_t* ids,
                              std::uint32_t length) noexcept {
         std::uint64_t k = (std::uint64_t{1} << 63) | (kind << 62) |
@@ -184,8 +188,7 @@ private:
     }
 
     std::span<const ExpertId> history_row(std::size_t t, std::uint32_t layer) const noexcept {
-        return {history_.record(token_slots_[t]) + std::size_t{layer} * shape_.top_k,
-                shape_.top_k};
+        return {history_.record(token_slots_[t]) + std::size_t{layer} * shape_.top_k, shape_.top_k};
     }
     ExpertId previous_first(std::size_t t, std::uint32_t layer) const noexcept {
         return config_.previous_token ? history_row(t, layer)[0] : not_recorded;
