@@ -13,7 +13,7 @@
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
 #include "expertcast/detail/counts.hpp"
-#include "expertcast/detail/sequence_table.hpp"
+#include "expertcast/detail/sequence_history.hpp"
 #include "expertcast/version.hpp"
 
 namespace expertcast {
@@ -92,54 +92,42 @@ struct PreviousTokenConfig {
 class PreviousTokenPredictor {
 public:
     explicit PreviousTokenPredictor(ModelShape shape, PreviousTokenConfig config = {})
-        : shape_(validated(std::move(shape))),
-          config_(config),
-          history_(std::size_t{shape_.num_moe_layers()} * shape_.top_k, not_recorded) {
+        : shape_(validated(std::move(shape))), config_(config), history_(shape_) {
         if (!(config_.uniform_share > 0.0f && config_.uniform_share <= 1.0f))
             throw ConfigError("previous-token: uniform_share must be in (0, 1]");
     }
 
     std::string_view name() const noexcept { return "previous-token"; }
     const ModelShape& shape() const noexcept { return shape_; }
-    void begin_step(const TokenBatch& batch) { history_.resolve(batch.sequences, token_slots_); }
-    void observe(const LayerRouting& routing) noexcept {
-        const std::uint32_t k = shape_.top_k;
-        for (std::size_t t = 0; t < token_slots_.size(); ++t) {
-            auto row = routing.row(t, k);
-            if (row.empty()) continue;
-            ExpertId* dst = history_.record(token_slots_[t]) + std::size_t{routing.layer} * k;
-            for (std::uint32_t j = 0; j < k; ++j) dst[j] = row[j];
-        }
-    }
+    void begin_step(const TokenBatch& batch) { history_.begin_step(batch); }
+    void observe(const LayerRouting& routing) noexcept { history_.remember(routing); }
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
         const std::uint32_t E = shape_.num_experts;
         const std::uint32_t k = shape_.top_k;
         const float base = config_.uniform_share / static_cast<float>(E);
         const float hit = (1.0f - config_.uniform_share) / static_cast<float>(k);
-        for (std::size_t t = 0; t < token_slots_.size(); ++t) {
+        for (std::size_t t = 0; t < history_.tokens(); ++t) {
             float* row = out.data() + t * E;
-            const ExpertId* previous =
-                history_.record(token_slots_[t]) + std::size_t{target.layer} * k;
-            if (previous[0] == not_recorded) {
+            const auto previous = history_.previous(t, target.layer);
+            if (previous.empty()) {
                 for (std::uint32_t e = 0; e < E; ++e) row[e] = 1.0f / static_cast<float>(E);
                 continue;
             }
             for (std::uint32_t e = 0; e < E; ++e) row[e] = base;
-            for (std::uint32_t j = 0; j < k; ++j) row[previous[j]] += hit;
+            for (const ExpertId e : previous) row[e] += hit;
         }
     }
-    void end_sequence(SequenceId sequence) noexcept { history_.release(sequence); }
+    void end_sequence(SequenceId sequence) noexcept { history_.end_sequence(sequence); }
     // Per-sequence context is all it has: it learns no statistics, frozen or not.
     void set_frozen(bool frozen) noexcept { frozen_ = frozen; }
     bool frozen() const noexcept { return frozen_; }
 
-    std::size_t live_sequences() const noexcept { return history_.live(); }
+    std::size_t live_sequences() const noexcept { return history_.live_sequences(); }
 
 private:
     ModelShape shape_;
     PreviousTokenConfig config_;
-    detail::SequenceStore<ExpertId> history_;  // per sequence: layers x k, last token's experts
-    std::vector<std::uint32_t> token_slots_;
+    detail::SequenceHistory history_;
     bool frozen_ = false;
 };
 

@@ -18,7 +18,7 @@
 #include "expertcast/detail/arena.hpp"
 #include "expertcast/detail/context_table.hpp"
 #include "expertcast/detail/counts.hpp"
-#include "expertcast/detail/sequence_table.hpp"
+#include "expertcast/detail/sequence_history.hpp"
 #include "expertcast/detail/step_context.hpp"
 #include "expertcast/version.hpp"
 
@@ -69,7 +69,7 @@ public:
           config_(validated(config)),
           table_(shape_.num_experts, config_.memory_limit_bytes),
           popularity_(shape_.num_moe_layers(), shape_.num_experts),
-          history_(std::size_t{shape_.num_moe_layers()} * shape_.top_k, not_recorded),
+          history_(shape_),
           step_(std::max<std::uint32_t>(config_.order - 1, max_chain_horizon), shape_.top_k),
           prior_(shape_.num_experts),
           level_(shape_.num_experts),
@@ -85,7 +85,7 @@ public:
 
     void begin_step(const TokenBatch& batch) {
         step_.begin(batch.size());
-        if (config_.previous_token) history_.resolve(batch.sequences, token_slots_);
+        if (config_.previous_token) history_.begin_step(batch);
     }
 
     void observe(const LayerRouting& routing) noexcept {
@@ -109,7 +109,7 @@ public:
                     }
                 }
                 if (config_.previous_token && previous != not_recorded) {
-                    for (const ExpertId b : history_row(t, l)) {
+                    for (const ExpertId b : history_.previous(t, l)) {
                         const std::uint64_t ids[1] = {packed(b)};
                         if (float* r = table_.find_or_insert(key(previous_token_only, l, ids, 1)))
                             table_.add(r, truth);
@@ -120,14 +120,7 @@ public:
         step_.record(routing);
         // After learning, so that every token of a prefill learnt from the same (causal) context
         // it was forecast from.
-        if (config_.previous_token) {
-            for (std::size_t t = 0; t < step_.tokens(); ++t) {
-                auto truth = routing.row(t, k);
-                if (truth.empty()) continue;
-                ExpertId* dst = history_.record(token_slots_[t]) + std::size_t{l} * k;
-                std::copy(truth.begin(), truth.end(), dst);
-            }
-        }
+        if (config_.previous_token) history_.remember(routing);
     }
 
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
@@ -145,7 +138,7 @@ public:
                 forecast_by_chaining(target, from, row);
             } else if (config_.previous_token && previous_first(t, l) != not_recorded) {
                 std::fill_n(row, E, 0.0f);
-                const auto previous = history_row(t, l);
+                const auto previous = history_.previous(t, l);
                 const float share = 1.0f / static_cast<float>(previous.size());
                 for (const ExpertId b : previous) {
                     const std::uint64_t ids[1] = {packed(b)};
@@ -159,7 +152,7 @@ public:
         }
     }
 
-    void end_sequence(SequenceId sequence) noexcept { history_.release(sequence); }
+    void end_sequence(SequenceId sequence) noexcept { history_.end_sequence(sequence); }
     void set_frozen(bool frozen) noexcept { frozen_ = frozen; }
     bool frozen() const noexcept { return frozen_; }
 
@@ -187,11 +180,10 @@ private:
         return k;
     }
 
-    std::span<const ExpertId> history_row(std::size_t t, std::uint32_t layer) const noexcept {
-        return {history_.record(token_slots_[t]) + std::size_t{layer} * shape_.top_k, shape_.top_k};
-    }
     ExpertId previous_first(std::size_t t, std::uint32_t layer) const noexcept {
-        return config_.previous_token ? history_row(t, layer)[0] : not_recorded;
+        if (!config_.previous_token) return not_recorded;
+        const auto previous = history_.previous(t, layer);
+        return previous.empty() ? not_recorded : previous[0];
     }
 
     // Fills ids[1..] with the deeper context of token t at layer l; returns the chain length.
@@ -262,8 +254,7 @@ private:
     NGramConfig config_;
     detail::ContextTable table_;
     detail::LayerPopularity popularity_;
-    detail::SequenceStore<ExpertId> history_;  // per sequence: layers x k of its last token
-    std::vector<std::uint32_t> token_slots_;
+    detail::SequenceHistory history_;
     detail::StepContext step_;
     detail::Arena<float> prior_, level_, mixing_, next_;  // E each
     bool frozen_ = false;
