@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "expertcast/core/predictor.hpp"
+#include "expertcast/predictors/activation_match.hpp"
 #include "expertcast/predictors/any_predictor.hpp"
 #include "expertcast/predictors/baselines.hpp"
 #include "expertcast/predictors/frequency_decay.hpp"
 #include "expertcast/predictors/markov.hpp"
 #include "expertcast/predictors/ngram.hpp"
+#include "expertcast/predictors/paper_heatmap.hpp"
 #include "support/counting_allocator.hpp"
 #include "support/workload.hpp"
 
@@ -180,6 +182,8 @@ TEST_CASE("learning predictors change their forecasts when not frozen", "[contra
     check_learns(MarkovPredictor(shape));
     check_learns(NGramPredictor(shape));
     check_learns(FrequencyDecayPredictor(shape));
+    check_learns(PaperHeatmapPredictor(shape));
+    check_learns(ActivationMatchPredictor(shape));
 }
 
 TEST_CASE("forecast_batch is the probability that some token needs the expert", "[contract]") {

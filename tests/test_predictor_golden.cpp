@@ -4,10 +4,12 @@
 
 #include <vector>
 
+#include "expertcast/predictors/activation_match.hpp"
 #include "expertcast/predictors/baselines.hpp"
 #include "expertcast/predictors/frequency_decay.hpp"
 #include "expertcast/predictors/markov.hpp"
 #include "expertcast/predictors/ngram.hpp"
+#include "expertcast/predictors/paper_heatmap.hpp"
 
 using namespace expertcast;
 
@@ -140,4 +142,88 @@ TEST_CASE("frequency-decay mixes decayed global and sequence counts", "[golden]"
     const SequenceId other[1] = {8};
     p.begin_step(TokenBatch{other, {}});
     check_row(forecast(p, ForecastTarget::next_token(0)), {5.0 / 22, 7.0 / 22, 6.0 / 22, 4.0 / 22});
+}
+
+TEST_CASE("paper-heatmap forecasts the union of the top 20% of its rows", "[golden]") {
+    // E = 10: n = ceil(0.2 * 10) = 2. One MoE layer, k = 1. Sequence 1 routes 3 5 3 7 3 5:
+    // next-token transitions 3->5, 5->3, 3->7, 7->3, 3->5, so row 3 = {5: 2, 7: 1} (total 3).
+    const ModelShape shape{10, 1, {0}};
+    PaperHeatmapPredictor p(shape);
+    CHECK(p.top_n() == 2);
+    const SequenceId one[1] = {1}, two[1] = {2};
+    for (const ExpertId e : {3, 5, 3, 7, 3, 5}) {
+        const ExpertId row[1] = {e};
+        p.begin_step(TokenBatch{one, {}});
+        p.observe(LayerRouting{0, row, {}});
+    }
+    std::vector<float> out(10);
+    // Sequence 2 has no previous token: the top 2 of popularity, counts {3: 3, 5: 2, 7: 1},
+    // (c + 1) / 16 = 4/16 and 3/16: shares 4/7 and 3/7 of 0.99, plus 0.01 / 10 everywhere.
+    p.begin_step(TokenBatch{two, {}});
+    p.forecast(ForecastTarget::next_token(0), out);
+    CHECK(out[3] == Approx(0.001 + 0.99 * 4 / 7));
+    CHECK(out[5] == Approx(0.001 + 0.99 * 3 / 7));
+    CHECK(out[7] == Approx(0.001));
+    // After sequence 2 routes 3: row 3 gives {5: 2/3, 7: 1/3}, both in its top 2.
+    const ExpertId three[1] = {3};
+    p.observe(LayerRouting{0, three, {}});
+    p.begin_step(TokenBatch{two, {}});
+    p.forecast(ForecastTarget::next_token(0), out);
+    CHECK(out[5] == Approx(0.001 + 0.99 * 2 / 3));
+    CHECK(out[7] == Approx(0.001 + 0.99 / 3));
+    CHECK(out[3] == Approx(0.001));
+    // It ignores layer context: the next-layer forecast is the same.
+    std::vector<float> same(10);
+    p.forecast(ForecastTarget::next_layer(0, 1), same);
+    CHECK(same == out);
+}
+
+namespace {
+// E = 4, k = 1, two MoE layers. Each request is a list of (layer 0, layer 1) tokens.
+void run_request(ActivationMatchPredictor& p, SequenceId id,
+                 std::initializer_list<std::pair<ExpertId, ExpertId>> tokens) {
+    const SequenceId seq[1] = {id};
+    for (auto [first, second] : tokens) {
+        const ExpertId a[1] = {first}, b[1] = {second};
+        p.begin_step(TokenBatch{seq, {}});
+        p.observe(LayerRouting{0, a, {}});
+        p.observe(LayerRouting{1, b, {}});
+    }
+    p.end_sequence(id);
+}
+std::vector<float> match_after_first_layer(ActivationMatchPredictor& p, SequenceId id,
+                                           ExpertId first) {
+    const SequenceId seq[1] = {id};
+    const ExpertId a[1] = {first};
+    std::vector<float> out(4);
+    p.begin_step(TokenBatch{seq, {}});
+    p.observe(LayerRouting{0, a, {}});
+    p.forecast(ForecastTarget::next_layer(1), out);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("activation-match forecasts the most similar finished request's row", "[golden]") {
+    // A = [[2 0 0 0], [0 2 0 0]] (two tokens 0 -> 1), B = [[0 0 1 0], [0 0 0 1]] (one token 2 -> 3).
+    // Layer-1 popularity: {1: 2, 3: 1}, (c + 1) / (3 + 4) = [1 3 1 2] / 7. Smoothing a = 1.
+    const ModelShape shape{4, 1, {0, 1}};
+    ActivationMatchPredictor p(shape);
+    run_request(p, 1, {{0, 1}, {0, 1}});
+    run_request(p, 2, {{2, 3}});
+    CHECK(p.stored() == 2);
+    // A request that routed 2 at layer 0: cos with B = 1/sqrt(2), with A = 0. B's row 1 = [0 0 0 1]:
+    // ([0 0 0 1] + [1 3 1 2] / 7) / (1 + 1) = [1 3 1 9] / 14.
+    check_row(match_after_first_layer(p, 3, 2), {1.0 / 14, 3.0 / 14, 1.0 / 14, 9.0 / 14});
+    // One that routed 0: cos with A = 2 / sqrt(8), with B = 0. ([0 2 0 0] + pop) / 3 = [1 17 1 2] / 21.
+    check_row(match_after_first_layer(p, 4, 0), {1.0 / 21, 17.0 / 21, 1.0 / 21, 2.0 / 21});
+}
+
+TEST_CASE("activation-match drops the oldest matrix beyond its capacity", "[golden]") {
+    const ModelShape shape{4, 1, {0, 1}};
+    ActivationMatchPredictor p(shape, ActivationMatchConfig{1, 1.0f});
+    run_request(p, 1, {{0, 1}, {0, 1}});
+    run_request(p, 2, {{2, 3}});
+    CHECK(p.stored() == 1);
+    // Only B is left, so even a request that routed 0 (A's pattern) is matched to B.
+    check_row(match_after_first_layer(p, 3, 0), {1.0 / 14, 3.0 / 14, 1.0 / 14, 9.0 / 14});
 }

@@ -86,6 +86,12 @@ public:
     }
 
     std::size_t live() const noexcept { return live_; }
+    /// Calls f(slot) for every live sequence, in no particular order.
+    template <class F>
+    void for_each_slot(F&& f) const {
+        for (const std::uint32_t slot : slots_)
+            if (slot != npos) f(slot);
+    }
     /// Number of slot indices ever handed out: records must exist for [0, high_water()).
     std::uint32_t high_water() const noexcept { return high_water_; }
 
@@ -150,6 +156,13 @@ public:
     T* record(std::uint32_t slot) noexcept { return records_.data() + slot * record_size_; }
     const T* record(std::uint32_t slot) const noexcept {
         return records_.data() + slot * record_size_;
+    }
+    /// The slot of a live sequence, or SequenceSlots::npos.
+    std::uint32_t find(SequenceId id) const noexcept { return slots_.find(id); }
+    /// Calls f(record) for every live sequence's record.
+    template <class F>
+    void for_each_live(F&& f) {
+        slots_.for_each_slot([&](std::uint32_t slot) { f(record(slot)); });
     }
     /// Frees the sequence's slot; false when the sequence was not live.
     bool release(SequenceId id) noexcept { return slots_.release(id); }

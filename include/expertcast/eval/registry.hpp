@@ -12,11 +12,13 @@
 
 #include "expertcast/core/error.hpp"
 #include "expertcast/core/model_shape.hpp"
+#include "expertcast/predictors/activation_match.hpp"
 #include "expertcast/predictors/any_predictor.hpp"
 #include "expertcast/predictors/baselines.hpp"
 #include "expertcast/predictors/frequency_decay.hpp"
 #include "expertcast/predictors/markov.hpp"
 #include "expertcast/predictors/ngram.hpp"
+#include "expertcast/predictors/paper_heatmap.hpp"
 #include "expertcast/version.hpp"
 
 namespace expertcast {
@@ -28,11 +30,13 @@ struct PredictorOptions {
     MarkovConfig markov;
     NGramConfig ngram;
     FrequencyDecayConfig frequency_decay;
+    ActivationMatchConfig activation_match;
 };
 
-/// Names of the predictors the tools know, baselines first.
-inline constexpr std::array<std::string_view, 6> predictor_names = {
-    "uniform", "frequency", "previous-token", "markov", "ngram", "frequency-decay"};
+/// Names of the predictors the tools know, baselines (and peer approaches) first.
+inline constexpr std::array<std::string_view, 8> predictor_names = {
+    "uniform", "frequency",       "previous-token", "paper-heatmap", "activation-match",
+    "markov",  "frequency-decay", "ngram"};
 
 /// Throws ConfigError listing the known names when `name` is not one of them.
 inline void check_predictor_name(std::string_view name) {
@@ -52,6 +56,9 @@ inline AnyPredictor make_predictor(std::string_view name, const ModelShape& shap
         return AnyPredictor(PreviousTokenPredictor(shape, options.previous_token));
     if (name == "markov") return AnyPredictor(MarkovPredictor(shape, options.markov));
     if (name == "ngram") return AnyPredictor(NGramPredictor(shape, options.ngram));
+    if (name == "paper-heatmap") return AnyPredictor(PaperHeatmapPredictor(shape));
+    if (name == "activation-match")
+        return AnyPredictor(ActivationMatchPredictor(shape, options.activation_match));
     return AnyPredictor(FrequencyDecayPredictor(shape, options.frequency_decay));
 }
 
@@ -72,6 +79,11 @@ inline std::string describe_predictor(std::string_view name, const PredictorOpti
             o.frequency_decay.half_life_tokens, o.frequency_decay.sequence_half_life_tokens,
             o.frequency_decay.sequence_prior_tokens);
     if (name == "frequency") return "cumulative counts, add-one smoothing";
+    if (name == "paper-heatmap")
+        return "union of the top ceil(0.2 E) of the previous token's heatmap rows, 1% elsewhere";
+    if (name == "activation-match")
+        return fmt::format("capacity={} requests, smoothing={}", o.activation_match.capacity,
+                           o.activation_match.smoothing);
     return "";
 }
 
