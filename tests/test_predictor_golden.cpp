@@ -204,17 +204,19 @@ std::vector<float> match_after_first_layer(ActivationMatchPredictor& p, Sequence
 }  // namespace
 
 TEST_CASE("activation-match forecasts the most similar finished request's row", "[golden]") {
-    // A = [[2 0 0 0], [0 2 0 0]] (two tokens 0 -> 1), B = [[0 0 1 0], [0 0 0 1]] (one token 2 -> 3).
-    // Layer-1 popularity: {1: 2, 3: 1}, (c + 1) / (3 + 4) = [1 3 1 2] / 7. Smoothing a = 1.
+    // A = [[2 0 0 0], [0 2 0 0]] (two tokens 0 -> 1), B = [[0 0 1 0], [0 0 0 1]] (one token 2 ->
+    // 3). Layer-1 popularity: {1: 2, 3: 1}, (c + 1) / (3 + 4) = [1 3 1 2] / 7. Smoothing a = 1.
     const ModelShape shape{4, 1, {0, 1}};
     ActivationMatchPredictor p(shape);
     run_request(p, 1, {{0, 1}, {0, 1}});
     run_request(p, 2, {{2, 3}});
     CHECK(p.stored() == 2);
-    // A request that routed 2 at layer 0: cos with B = 1/sqrt(2), with A = 0. B's row 1 = [0 0 0 1]:
+    // A request that routed 2 at layer 0: cos with B = 1/sqrt(2), with A = 0. B's row 1 = [0 0 0
+    // 1]:
     // ([0 0 0 1] + [1 3 1 2] / 7) / (1 + 1) = [1 3 1 9] / 14.
     check_row(match_after_first_layer(p, 3, 2), {1.0 / 14, 3.0 / 14, 1.0 / 14, 9.0 / 14});
-    // One that routed 0: cos with A = 2 / sqrt(8), with B = 0. ([0 2 0 0] + pop) / 3 = [1 17 1 2] / 21.
+    // One that routed 0: cos with A = 2 / sqrt(8), with B = 0. ([0 2 0 0] + pop) / 3 = [1 17 1 2]
+    // / 21.
     check_row(match_after_first_layer(p, 4, 0), {1.0 / 21, 17.0 / 21, 1.0 / 21, 2.0 / 21});
 }
 

@@ -5,12 +5,14 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 
 #include "expertcast/core/forecast.hpp"
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
+#include "expertcast/detail/assert.hpp"
 #include "expertcast/version.hpp"
 
 namespace expertcast {
@@ -26,9 +28,13 @@ EXPERTCAST_BEGIN_NAMESPACE
 ///
 /// Contract (checked for every predictor by tests/test_predictor_contract.cpp):
 /// * forecast rows are >= 0 and sum to 1; identical calls give identical results;
+/// * `layer` is a MoE ordinal (0..L-1), not a decoder-layer index; routing holds tokens x k ids and
+///   `out` exactly tokens x E floats, tokens being the size of the batch given to begin_step
+///   (step_tokens()); debug builds check this (detail/contract_checks.hpp), release builds trust
+///   it;
 /// * observe, forecast and end_sequence are noexcept and never allocate; begin_step allocates
 ///   only when the batch is larger, or more sequences are live, than ever before (so after a
-///   warm-up, or a reserve() where the predictor offers one, the whole loop is allocation-free);
+///   warm-up the whole loop is allocation-free);
 /// * learned statistics persist across sequences; per-sequence context is keyed by SequenceId and
 ///   freed by end_sequence; frozen predictors (set_frozen(true)) keep tracking context but stop
 ///   learning.
@@ -55,15 +61,19 @@ concept Predictor = requires(P& p, const P& cp, const TokenBatch& batch,
 
 /// Forecast for the whole batch: q_e, the probability that at least one token of the current step
 /// needs expert e at `target.layer`, treating tokens as independent given their forecasts:
-/// q_e = 1 - prod_t (1 - min(1, k p_te)). `per_token` is scratch of tokens x E floats; `out` has
-/// E entries. This is what a prefetcher ranks experts by for a batch.
+/// q_e = 1 - prod_t (1 - min(1, k p_te)). `per_token` is scratch of at least tokens x E floats
+/// (size it once for the largest batch: only the first tokens x E are used, and they hold the
+/// per-token forecast afterwards); `out` has E entries. This is what a prefetcher ranks by.
 template <Predictor P>
 void forecast_batch(P& predictor, ForecastTarget target, std::span<float> per_token,
                     std::span<float> out) noexcept {
     const std::uint32_t num_experts = predictor.shape().num_experts;
     const std::uint32_t k = predictor.shape().top_k;
-    predictor.forecast(target, per_token);
-    const std::size_t tokens = per_token.size() / num_experts;
+    const std::size_t tokens = predictor.step_tokens();
+    EXPERTCAST_ASSERT(per_token.size() >= tokens * num_experts,
+                      "forecast_batch: per_token must hold at least tokens x E floats");
+    EXPERTCAST_ASSERT(out.size() == num_experts, "forecast_batch: out must hold E floats");
+    predictor.forecast(target, per_token.first(tokens * num_experts));
     for (std::uint32_t e = 0; e < num_experts; ++e) out[e] = 1.0f;  // running prod of (1 - q)
     for (std::size_t t = 0; t < tokens; ++t) {
         const float* row = per_token.data() + t * num_experts;

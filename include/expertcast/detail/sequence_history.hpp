@@ -23,7 +23,8 @@ class SequenceHistory {
 public:
     SequenceHistory() = default;
     explicit SequenceHistory(const ModelShape& shape)
-        : k_(shape.top_k), store_(std::size_t{shape.num_moe_layers()} * shape.top_k, not_recorded) {}
+        : k_(shape.top_k),
+          store_(std::size_t{shape.num_moe_layers()} * shape.top_k, not_recorded) {}
 
     /// Maps the step's tokens to their sequences (allocates only past the largest batch or the
     /// most live sequences seen so far).
@@ -32,7 +33,8 @@ public:
     /// The previous token's k experts at `layer` for token t of the step, or empty.
     std::span<const ExpertId> previous(std::size_t t, std::uint32_t layer) const noexcept {
         const ExpertId* r = store_.record(token_slots_[t]) + std::size_t{layer} * k_;
-        return r[0] == not_recorded ? std::span<const ExpertId>{} : std::span<const ExpertId>{r, k_};
+        return r[0] == not_recorded ? std::span<const ExpertId>{}
+                                    : std::span<const ExpertId>{r, k_};
     }
 
     /// Records the layer's routing as the sequences' latest (the last token of a prefill wins).

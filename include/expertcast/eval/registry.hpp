@@ -35,8 +35,8 @@ struct PredictorOptions {
 
 /// Names of the predictors the tools know, baselines (and peer approaches) first.
 inline constexpr std::array<std::string_view, 8> predictor_names = {
-    "uniform", "frequency",       "previous-token", "paper-heatmap", "activation-match",
-    "markov",  "frequency-decay", "ngram"};
+    "uniform",          "frequency", "previous-token",  "paper-heatmap",
+    "activation-match", "markov",    "frequency-decay", "ngram"};
 
 /// Throws ConfigError listing the known names when `name` is not one of them.
 inline void check_predictor_name(std::string_view name) {

@@ -18,6 +18,7 @@
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
 #include "expertcast/detail/arena.hpp"
+#include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
 #include "expertcast/detail/sequence_table.hpp"
 #include "expertcast/version.hpp"
@@ -51,23 +52,25 @@ struct ActivationMatchConfig {
 class ActivationMatchPredictor {
 public:
     explicit ActivationMatchPredictor(ModelShape shape, ActivationMatchConfig config = {})
-        : shape_(validated(std::move(shape))), config_(validated(config)),
+        : shape_(validated(std::move(shape))),
+          config_(validated(config)),
           cells_(std::size_t{shape_.num_moe_layers()} * shape_.num_experts),
-          stored_(cells_ * config_.capacity), stored_norms_(config_.capacity),
+          stored_(cells_ * config_.capacity),
+          stored_norms_(config_.capacity),
           stored_order_(config_.capacity),
           popularity_(shape_.num_moe_layers(), shape_.num_experts),
           sequences_(record_size(), 0.0f) {}
 
     std::string_view name() const noexcept { return "activation-match"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return token_slots_.size(); }
     /// Matrices stored so far (at most the capacity).
     std::uint32_t stored() const noexcept { return count_; }
 
-    void begin_step(const TokenBatch& batch) {
-        sequences_.resolve(batch.sequences, token_slots_);
-    }
+    void begin_step(const TokenBatch& batch) { sequences_.resolve(batch.sequences, token_slots_); }
 
     void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
         const std::uint32_t k = shape_.top_k, E = shape_.num_experts, C = config_.capacity;
         for (std::size_t t = 0; t < token_slots_.size(); ++t) {
             auto row = routing.row(t, k);
@@ -78,7 +81,8 @@ public:
             float& norm = record[cells_];
             float* dots = record + cells_ + 1;
             for (const ExpertId e : row) {
-                const std::size_t cell = std::size_t{routing.layer} * E + static_cast<std::size_t>(e);
+                const std::size_t cell =
+                    std::size_t{routing.layer} * E + static_cast<std::size_t>(e);
                 norm += 2.0f * matrix[cell] + 1.0f;  // (x + 1)^2 - x^2
                 matrix[cell] += 1.0f;
                 const float* column = stored_.data() + cell * C;
@@ -88,6 +92,7 @@ public:
     }
 
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts, C = config_.capacity, l = target.layer;
         const float a = config_.smoothing;
         for (std::size_t t = 0; t < token_slots_.size(); ++t) {
@@ -101,7 +106,8 @@ public:
             float best_score = -1.0f;
             for (std::uint32_t i = 0; i < count_; ++i) {
                 const std::uint32_t m = stored_order_[count_ - 1 - i];  // newest first
-                const float score = stored_norms_[m] > 0.0f ? dots[m] / std::sqrt(stored_norms_[m]) : 0.0f;
+                const float score =
+                    stored_norms_[m] > 0.0f ? dots[m] / std::sqrt(stored_norms_[m]) : 0.0f;
                 if (score > best_score) best_score = score, best = m;
             }
             float total = 0.0f;
@@ -155,9 +161,9 @@ private:
 
     ModelShape shape_;
     ActivationMatchConfig config_;
-    std::size_t cells_;                     // L x E
-    detail::Arena<float> stored_;           // [layer][expert][matrix]
-    detail::Arena<float> stored_norms_;     // squared norms
+    std::size_t cells_;                        // L x E
+    detail::Arena<float> stored_;              // [layer][expert][matrix]
+    detail::Arena<float> stored_norms_;        // squared norms
     std::vector<std::uint32_t> stored_order_;  // matrix slots, oldest first
     std::uint32_t count_ = 0;
     detail::LayerPopularity popularity_;

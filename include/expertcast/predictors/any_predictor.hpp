@@ -3,6 +3,7 @@
 // AnyPredictor itself satisfies Predictor, so it can sit wherever a predictor can.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
@@ -35,6 +36,7 @@ public:
 
     std::string_view name() const noexcept { return self_->name(); }
     const ModelShape& shape() const noexcept { return self_->shape(); }
+    std::size_t step_tokens() const noexcept { return self_->step_tokens(); }
     void begin_step(const TokenBatch& batch) { self_->begin_step(batch); }
     void observe(const LayerRouting& routing) noexcept { self_->observe(routing); }
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
@@ -49,6 +51,7 @@ private:
         virtual ~Concept() = default;
         virtual std::string_view name() const noexcept = 0;
         virtual const ModelShape& shape() const noexcept = 0;
+        virtual std::size_t step_tokens() const noexcept = 0;
         virtual void begin_step(const TokenBatch&) = 0;
         virtual void observe(const LayerRouting&) noexcept = 0;
         virtual void forecast(ForecastTarget, std::span<float>) noexcept = 0;
@@ -62,6 +65,7 @@ private:
         explicit Model(P p) : predictor(std::move(p)) {}
         std::string_view name() const noexcept override { return predictor.name(); }
         const ModelShape& shape() const noexcept override { return predictor.shape(); }
+        std::size_t step_tokens() const noexcept override { return predictor.step_tokens(); }
         void begin_step(const TokenBatch& b) override { predictor.begin_step(b); }
         void observe(const LayerRouting& r) noexcept override { predictor.observe(r); }
         void forecast(ForecastTarget t, std::span<float> out) noexcept override {

@@ -12,6 +12,7 @@
 #include "expertcast/core/forecast.hpp"
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
+#include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
 #include "expertcast/detail/sequence_history.hpp"
 #include "expertcast/version.hpp"
@@ -26,9 +27,13 @@ public:
 
     std::string_view name() const noexcept { return "uniform"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return tokens_; }
     void begin_step(const TokenBatch& batch) noexcept { tokens_ = batch.size(); }
-    void observe(const LayerRouting&) noexcept {}
-    void forecast(ForecastTarget, std::span<float> out) noexcept {
+    void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
+    }
+    void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const float p = 1.0f / static_cast<float>(shape_.num_experts);
         for (std::size_t i = 0; i < tokens_ * shape_.num_experts; ++i) out[i] = p;
     }
@@ -52,14 +57,17 @@ public:
 
     std::string_view name() const noexcept { return "frequency"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return tokens_; }
     void begin_step(const TokenBatch& batch) noexcept { tokens_ = batch.size(); }
     void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
         if (frozen_) return;
         for (std::size_t t = 0; t < tokens_; ++t)
             if (auto row = routing.row(t, shape_.top_k); !row.empty())
                 popularity_.add(routing.layer, row);
     }
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts;
         if (tokens_ == 0) return;
         popularity_.distribution(target.layer, out.first(E));
@@ -99,9 +107,14 @@ public:
 
     std::string_view name() const noexcept { return "previous-token"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return history_.tokens(); }
     void begin_step(const TokenBatch& batch) { history_.begin_step(batch); }
-    void observe(const LayerRouting& routing) noexcept { history_.remember(routing); }
+    void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
+        history_.remember(routing);
+    }
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts;
         const std::uint32_t k = shape_.top_k;
         const float base = config_.uniform_share / static_cast<float>(E);

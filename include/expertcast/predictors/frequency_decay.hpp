@@ -17,6 +17,7 @@
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
 #include "expertcast/detail/arena.hpp"
+#include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/sequence_table.hpp"
 #include "expertcast/version.hpp"
 
@@ -65,11 +66,13 @@ public:
 
     std::string_view name() const noexcept { return "frequency-decay"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return token_slots_.size(); }
     const FrequencyDecayConfig& config() const noexcept { return config_; }
 
     void begin_step(const TokenBatch& batch) { sequences_.resolve(batch.sequences, token_slots_); }
 
     void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
         const std::uint32_t k = shape_.top_k;
         for (std::size_t t = 0; t < token_slots_.size(); ++t) {
             auto row = routing.row(t, k);
@@ -81,6 +84,7 @@ public:
     }
 
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts;
         const std::uint32_t k = shape_.top_k;
         const float* g = global(target.layer);

@@ -17,6 +17,7 @@
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
 #include "expertcast/detail/arena.hpp"
+#include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
 #include "expertcast/detail/step_context.hpp"
 #include "expertcast/version.hpp"
@@ -59,11 +60,13 @@ public:
 
     std::string_view name() const noexcept { return "markov"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return step_.tokens(); }
     const MarkovConfig& config() const noexcept { return config_; }
 
     void begin_step(const TokenBatch& batch) { step_.begin(batch.size()); }
 
     void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
         const std::uint32_t k = shape_.top_k;
         const std::uint32_t E = shape_.num_experts;
         const std::uint32_t l = routing.layer;
@@ -84,6 +87,7 @@ public:
     }
 
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts;
         for (std::size_t t = 0; t < step_.tokens(); ++t) {
             std::span<float> row = out.subspan(t * E, E);

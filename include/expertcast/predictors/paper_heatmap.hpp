@@ -15,6 +15,7 @@
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
 #include "expertcast/detail/arena.hpp"
+#include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
 #include "expertcast/detail/sequence_history.hpp"
 #include "expertcast/version.hpp"
@@ -44,11 +45,13 @@ public:
 
     std::string_view name() const noexcept { return "paper-heatmap"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return history_.tokens(); }
     std::uint32_t top_n() const noexcept { return top_n_; }
 
     void begin_step(const TokenBatch& batch) { history_.begin_step(batch); }
 
     void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
         const std::uint32_t k = shape_.top_k, E = shape_.num_experts, l = routing.layer;
         if (!frozen_) {
             for (std::size_t t = 0; t < history_.tokens(); ++t) {
@@ -66,6 +69,7 @@ public:
     }
 
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts, l = target.layer;
         for (std::size_t t = 0; t < history_.tokens(); ++t) {
             float* row = out.data() + t * E;
