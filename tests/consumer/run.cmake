@@ -1,5 +1,5 @@
 # Builds and runs the consumer project against expertcast, as a ctest:
-#   cmake -DMODE=subdirectory|installed -DSOURCE=<expertcast> -DWORK=<dir> -P run.cmake
+#   cmake -DMODE=subdirectory|engine-only|installed -DSOURCE=<expertcast> -DWORK=<dir> -P run.cmake
 file(REMOVE_RECURSE ${WORK})
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
@@ -10,6 +10,11 @@ endfunction()
 set(consumer ${SOURCE}/tests/consumer)
 if(MODE STREQUAL "subdirectory")
   run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DEXPERTCAST_SOURCE=${SOURCE})
+elseif(MODE STREQUAL "engine-only")
+  # nlohmann_json and fmt hidden: the engine needs neither.
+  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DEXPERTCAST_SOURCE=${SOURCE}
+      -DENGINE_ONLY=ON -DCMAKE_DISABLE_FIND_PACKAGE_nlohmann_json=ON
+      -DCMAKE_DISABLE_FIND_PACKAGE_fmt=ON)
 else()
   run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/expertcast -DEXPERTCAST_BUILD_TESTS=OFF
       -DEXPERTCAST_BUILD_EXAMPLES=OFF -DEXPERTCAST_BUILD_BENCHMARKS=OFF -DEXPERTCAST_INSTALL=ON)
@@ -18,5 +23,7 @@ else()
 endif()
 run(${CMAKE_COMMAND} --build ${WORK}/build)
 run(${WORK}/build/engine)
-run(${WORK}/build/offline)
+if(NOT MODE STREQUAL "engine-only")
+  run(${WORK}/build/offline)
+endif()
 message(STATUS "consumer (${MODE}) built and ran")
