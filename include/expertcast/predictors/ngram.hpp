@@ -17,6 +17,7 @@
 #include "expertcast/core/routing.hpp"
 #include "expertcast/detail/arena.hpp"
 #include "expertcast/detail/context_table.hpp"
+#include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
 #include "expertcast/detail/sequence_history.hpp"
 #include "expertcast/detail/step_context.hpp"
@@ -34,9 +35,14 @@ struct NGramConfig {
     /// layer, and forecast from the previous token alone when no layer of this step is known
     /// (the next-token forecast).
     bool previous_token = true;
-    /// Cap on the sparse context rows and their hash table. Reserved up front as untouched
-    /// virtual memory; contexts beyond it are not stored (NGramPredictor::dropped_updates()).
+    /// Cap on the sparse context rows and their hash index. Rows are reserved up front as untouched
+    /// virtual memory and used in order; the index grows with the contexts seen (observe
+    /// allocates only when their number doubles). Contexts beyond the cap are not stored
+    /// (NGramPredictor::dropped_updates()).
     std::size_t memory_limit_bytes = std::size_t{256} << 20;
+    /// Deepest horizon served from this step's routing (the step keeps this many layers); a
+    /// deeper forecast uses the previous token alone.
+    std::uint32_t max_horizon = 4;
 
     void validate() const {
         const std::uint32_t max_order = previous_token ? 4 : 5;
@@ -45,6 +51,7 @@ struct NGramConfig {
                               "], got " + std::to_string(order));
         if (memory_limit_bytes < (std::size_t{1} << 16))
             throw ConfigError("ngram: memory_limit_bytes must be at least 64 KiB");
+        if (max_horizon == 0) throw ConfigError("ngram: max_horizon must be at least 1");
     }
 };
 
@@ -61,7 +68,8 @@ struct NGramConfig {
 ///
 /// Without layer l-1 (the next-token forecast, the first MoE layer, a lost row) and with
 /// previous_token it forecasts (1/k) sum_{b in B} P(. | b), B the previous token's k experts at
-/// layer l; with nothing at all, popularity. Horizons h > 1 chain the order-2 rows from layer l-h.
+/// layer l; with nothing at all, popularity. Horizons h > 1 chain the order-2 rows from layer l-h,
+/// the last hop backing off to the previous-token forecast rather than to popularity.
 class NGramPredictor {
 public:
     explicit NGramPredictor(ModelShape shape, NGramConfig config = {})
@@ -70,17 +78,20 @@ public:
           table_(shape_.num_experts, config_.memory_limit_bytes),
           popularity_(shape_.num_moe_layers(), shape_.num_experts),
           history_(shape_),
-          step_(std::max<std::uint32_t>(config_.order - 1, max_chain_horizon), shape_.top_k),
+          step_(std::max<std::uint32_t>(config_.order - 1, config_.max_horizon), shape_.top_k),
           prior_(shape_.num_experts),
           level_(shape_.num_experts),
           mixing_(shape_.num_experts),
-          next_(shape_.num_experts) {
+          next_(shape_.num_experts),
+          base_(shape_.num_experts),
+          hop_prior_(shape_.num_experts) {
         if (shape_.num_moe_layers() > 4096)
             throw ConfigError("ngram: at most 4096 MoE layers fit in a context key");
     }
 
     std::string_view name() const noexcept { return "ngram"; }
     const ModelShape& shape() const noexcept { return shape_; }
+    std::size_t step_tokens() const noexcept { return step_.tokens(); }
     const NGramConfig& config() const noexcept { return config_; }
 
     void begin_step(const TokenBatch& batch) {
@@ -89,6 +100,7 @@ public:
     }
 
     void observe(const LayerRouting& routing) noexcept {
+        detail::check_observe(shape_, step_tokens(), routing);
         const std::uint32_t k = shape_.top_k;
         const std::uint32_t l = routing.layer;
         if (!frozen_) {
@@ -124,6 +136,7 @@ public:
     }
 
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
+        detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts;
         const std::uint32_t l = target.layer;
         popularity_.distribution(l, {prior_.data(), E});
@@ -134,21 +147,13 @@ public:
                 from = step_.row(target.context_layer(), t);
             if (!from.empty() && target.horizon == 1) {
                 forecast_from_layers(t, l, from, row);
-            } else if (!from.empty()) {
-                forecast_by_chaining(target, from, row);
-            } else if (config_.previous_token && previous_first(t, l) != not_recorded) {
-                std::fill_n(row, E, 0.0f);
-                const auto previous = history_.previous(t, l);
-                const float share = 1.0f / static_cast<float>(previous.size());
-                for (const ExpertId b : previous) {
-                    const std::uint64_t ids[1] = {packed(b)};
-                    std::copy_n(prior_.data(), E, level_.data());
-                    interpolate(table_.find(key(previous_token_only, l, ids, 1)), level_.data());
-                    for (std::uint32_t e = 0; e < E; ++e) row[e] += share * level_[e];
-                }
-            } else {
-                std::copy_n(prior_.data(), E, row);
+                continue;
             }
+            // What the sequence's previous token says about layer l (popularity without one):
+            // the next-token forecast, and what a chain over a deeper horizon backs off to.
+            float* previous_token = from.empty() ? row : base_.data();
+            forecast_from_previous_token(t, l, previous_token);
+            if (!from.empty()) forecast_by_chaining(target, from, previous_token, row);
         }
     }
 
@@ -163,7 +168,6 @@ public:
 
 private:
     static constexpr std::uint32_t max_ids = 4;
-    static constexpr std::uint32_t max_chain_horizon = 4;
     static constexpr std::uint64_t layer_chain = 0;
     static constexpr std::uint64_t previous_token_only = 1;
 
@@ -228,26 +232,49 @@ private:
         }
     }
 
-    // v over layer m's experts -> v' over layer m+1's: v'_j = sum_i v_i P_1(j | i at m).
+    // (1/k) sum_{b in B} P(. | b), B the previous token's experts at layer l; prior_ without B.
+    void forecast_from_previous_token(std::size_t t, std::uint32_t l, float* out) noexcept {
+        const std::uint32_t E = shape_.num_experts;
+        if (previous_first(t, l) == not_recorded) {
+            std::copy_n(prior_.data(), E, out);
+            return;
+        }
+        std::fill_n(out, E, 0.0f);
+        const auto previous = history_.previous(t, l);
+        const float share = 1.0f / static_cast<float>(previous.size());
+        for (const ExpertId b : previous) {
+            const std::uint64_t ids[1] = {packed(b)};
+            std::copy_n(prior_.data(), E, level_.data());
+            interpolate(table_.find(key(previous_token_only, l, ids, 1)), level_.data());
+            for (std::uint32_t e = 0; e < E; ++e) out[e] += share * level_[e];
+        }
+    }
+
+    // v over layer m's experts -> v' over layer m+1's: v'_j = sum_i v_i P_1(j | i at m), where
+    // P_1 backs off to layer m+1's popularity, and on the last hop to `last_base` instead.
     void forecast_by_chaining(ForecastTarget target, std::span<const ExpertId> from,
-                              float* row) noexcept {
+                              const float* last_base, float* row) noexcept {
         const std::uint32_t E = shape_.num_experts;
         std::fill_n(mixing_.data(), E, 0.0f);
         for (const ExpertId i : from) mixing_[i] = 1.0f / static_cast<float>(from.size());
         for (std::uint32_t m = target.context_layer(); m < target.layer; ++m) {
-            float* next = m + 1 == target.layer ? row : next_.data();
-            popularity_.distribution(m + 1, {prior_.data(), E});
+            const bool last = m + 1 == target.layer;
+            float* next = last ? row : next_.data();
+            const float* base = last_base;
+            if (!last) {
+                popularity_.distribution(m + 1, {hop_prior_.data(), E});
+                base = hop_prior_.data();
+            }
             std::fill_n(next, E, 0.0f);
             for (std::uint32_t i = 0; i < E; ++i) {
                 if (mixing_[i] == 0.0f) continue;
                 const std::uint64_t ids[1] = {packed(static_cast<ExpertId>(i))};
-                std::copy_n(prior_.data(), E, level_.data());
+                std::copy_n(base, E, level_.data());
                 interpolate(table_.find(key(layer_chain, m + 1, ids, 1)), level_.data());
                 for (std::uint32_t e = 0; e < E; ++e) next[e] += mixing_[i] * level_[e];
             }
-            if (next != row) std::copy_n(next, E, mixing_.data());
+            if (!last) std::copy_n(next, E, mixing_.data());
         }
-        // prior_ is the target layer's popularity again for the tokens that follow.
     }
 
     ModelShape shape_;
@@ -256,7 +283,7 @@ private:
     detail::LayerPopularity popularity_;
     detail::SequenceHistory history_;
     detail::StepContext step_;
-    detail::Arena<float> prior_, level_, mixing_, next_;  // E each
+    detail::Arena<float> prior_, level_, mixing_, next_, base_, hop_prior_;  // E each
     bool frozen_ = false;
 };
 
