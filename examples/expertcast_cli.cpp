@@ -3,6 +3,7 @@
 // the next layer and the next token.
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -55,7 +57,8 @@ predictor options (defaults are printed with every run):
   --uniform-share U        previous-token: probability spread over all experts
   --markov-smoothing A     markov: pseudo-counts of layer popularity per transition row
   --markov-max-horizon H   markov: deepest horizon served by chaining
-  --ngram-order N          ngram: context of the previous N-1 MoE layers (2..4)
+  --ngram-order N          ngram: context of the previous N-1 MoE layers (2..4; 5 with
+                           --ngram-previous-token off)
   --ngram-previous-token on|off
                            ngram: also condition on the sequence's previous token
   --ngram-memory-mb M      ngram: cap on sparse context storage
@@ -77,6 +80,12 @@ T parse_number(std::string_view flag, std::string_view text) {
     auto [ptr, ec] = std::from_chars(text.data(), end, value);
     if (ec != std::errc() || ptr != end || text.empty())
         throw UsageError(fmt::format("{}: expected a number, got '{}'", flag, text));
+    return value;
+}
+
+std::uint32_t parse_positive(std::string_view flag, std::string_view text) {
+    const auto value = parse_number<std::uint32_t>(flag, text);
+    if (value == 0) throw UsageError(fmt::format("{}: must be at least 1", flag));
     return value;
 }
 
@@ -122,7 +131,11 @@ EvalCommand parse_eval(int argc, char** argv) {
         if (a == "--predictors") {
             c.predictors = split_list(value());
             if (c.predictors.empty()) throw UsageError("--predictors: the list is empty");
-            for (const auto& name : c.predictors) check_predictor_name(name);
+            for (auto name = c.predictors.begin(); name != c.predictors.end(); ++name) {
+                check_predictor_name(*name);
+                if (std::find(c.predictors.begin(), name, *name) != name)
+                    throw UsageError(fmt::format("--predictors: '{}' is listed twice", *name));
+            }
         } else if (a == "--warmup") {
             c.evaluation.replay.warmup_fraction = parse_number<double>(a, value());
         } else if (a == "--horizon") {
@@ -138,9 +151,9 @@ EvalCommand parse_eval(int argc, char** argv) {
         } else if (a == "--quiet" || a == "-q") {
             c.quiet = true;
         } else if (a == "--num-experts") {
-            c.read.num_experts = parse_number<std::uint32_t>(a, value());
+            c.read.num_experts = parse_positive(a, value());
         } else if (a == "--top-k") {
-            c.read.top_k = parse_number<std::uint32_t>(a, value());
+            c.read.top_k = parse_positive(a, value());
         } else if (a == "--meta") {
             c.read.meta = std::string(value());
         } else if (a == "--uniform-share") {
@@ -211,17 +224,33 @@ std::string describe_layers(const std::vector<std::uint32_t>& layers) {
 }
 
 int run_eval(const EvalCommand& c) {
+    // Open the report first: a path that cannot be written fails before a long replay.
+    std::ofstream json_out;
+    if (c.json_path) {
+        json_out.open(*c.json_path);
+        if (!json_out) throw Error(fmt::format("{}: cannot open for writing", *c.json_path));
+    }
     const auto t0 = std::chrono::steady_clock::now();
     const Trace trace = read_trace(c.trace_path, c.read);
     const auto t1 = std::chrono::steady_clock::now();
     c.evaluation.validate(trace.shape);
 
-    std::vector<AnyPredictor> predictors;
-    for (const auto& name : c.predictors)
-        predictors.push_back(make_predictor(name, trace.shape, c.predictor_options));
-
     const std::size_t warmup =
         warmup_requests(c.evaluation.replay.warmup_fraction, trace.requests.size());
+    if (warmup == trace.requests.size())
+        throw ConfigError(
+            fmt::format("--warmup {}: all {} requests would be warm-up and none evaluated",
+                        c.evaluation.replay.warmup_fraction, trace.requests.size()));
+
+    // Predictors keep enough of the step to serve the horizon asked for.
+    PredictorOptions predictor_options = c.predictor_options;
+    auto& markov_horizon = predictor_options.markov.max_horizon;
+    markov_horizon = std::max(markov_horizon, c.evaluation.horizon);
+    auto& ngram_horizon = predictor_options.ngram.max_horizon;
+    ngram_horizon = std::max(ngram_horizon, c.evaluation.horizon);
+    std::vector<AnyPredictor> predictors;
+    for (const auto& name : c.predictors)
+        predictors.push_back(make_predictor(name, trace.shape, predictor_options));
     fmt::print("expertcast {} eval\n", version_string);
     fmt::print("trace:  {} ({}; {} requests, {} tokens, {} recorded (token, MoE layer) cells)\n",
                trace.source, trace.format, trace.requests.size(), trace.num_tokens(),
@@ -234,7 +263,7 @@ int run_eval(const EvalCommand& c) {
                warmup, c.evaluation.replay.warmup_fraction, trace.requests.size() - warmup);
     fmt::print("predictors:\n");
     for (const auto& name : c.predictors)
-        fmt::print("  {:<18} {}\n", name, describe_predictor(name, c.predictor_options));
+        fmt::print("  {:<18} {}\n", name, describe_predictor(name, predictor_options));
     fmt::print("\n");
     std::fflush(stdout);
 
@@ -254,10 +283,9 @@ int run_eval(const EvalCommand& c) {
         if (c.per_phase) fmt::print("{}\n", format_phase_table(result, kind));
     }
     if (c.json_path) {
-        std::ofstream out(*c.json_path);
-        out << evaluation_json(result).dump(1) << "\n";
-        out.close();
-        if (!out) throw Error(fmt::format("{}: cannot write the JSON report", *c.json_path));
+        json_out << evaluation_json(result).dump(1) << "\n";
+        json_out.close();
+        if (!json_out) throw Error(fmt::format("{}: cannot write the JSON report", *c.json_path));
         fmt::print("wrote {}\n", *c.json_path);
     }
     // Timings vary from run to run; stdout stays identical for identical inputs.

@@ -262,7 +262,9 @@ TEST_CASE("read_csv_trace takes an explicit meta path and lets options override 
     const Trace trace = expertcast::read_csv_trace(file, options);
     CHECK(trace.shape.num_experts == 16);
     CHECK(trace.shape.top_k == 2);
-    CHECK_THAT(trace.notes.front(), Contains("num_experts = 16 from the read options overrides 8"));
+    CHECK_THAT(
+        trace.notes.front(),
+        Contains("num_experts = 16 given explicitly (read options, --num-experts) overrides 8"));
 }
 
 TEST_CASE("read_csv_trace: missing meta file", "[csv_reader][errors]") {
@@ -273,8 +275,8 @@ TEST_CASE("read_csv_trace: missing meta file", "[csv_reader][errors]") {
                          Catch::Matchers::Message(
                              meta + ": no such file: the CSV trace trace.csv needs its meta file "
                                     "for num_experts, top_k, moe_layers and the requests' prompt "
-                                    "lengths (or give num_experts and top_k to read it without "
-                                    "one)"));
+                                    "lengths (or give both num_experts and top_k, --num-experts "
+                                    "and --top-k in expertcast eval, to read it without one)"));
     TraceReadOptions only_experts;
     only_experts.num_experts = 8;  // top_k is still unknown
     CHECK_THROWS_WITH(expertcast::read_csv_trace(file, only_experts), Contains(meta));
@@ -458,6 +460,33 @@ TEST_CASE("read_trace chooses the reader from the path", "[csv_reader][read_trac
     const fs::path text = dir.write("trace.txt", "hello");
     CHECK_THROWS_WITH(expertcast::read_trace(text),
                       Contains("trace.txt: unknown trace format; known formats: a .csv file"));
+    CHECK_THROWS_WITH(expertcast::read_trace(dir.path() / "absent"),
+                      Contains("absent: no such file or directory"));
+    TraceReadOptions with_meta;
+    with_meta.meta = meta;
+    CHECK_THROWS_WITH(expertcast::read_trace(dir.path(), with_meta),
+                      Contains("a meta file is only read with a CSV trace"));
+}
+
+TEST_CASE("read_csv_trace accepts blank lines that end the file, not inside it", "[csv_reader]") {
+    TempDir dir;
+    dir.write("trace.meta.json", small_meta);
+    const fs::path ended = dir.write("trace.csv", header + small_rows + "\n\r\n\n");
+    CHECK(expertcast::read_csv_trace(ended).num_tokens() ==
+          expertcast::read_csv_trace(dir.write("trace.csv", header + small_rows)).num_tokens());
+    const std::size_t blank_line = 2;
+    check_csv_error(header + "\n" + small_rows, blank_line, "", "empty line");
+}
+
+TEST_CASE("read_csv_trace: a top_k given explicitly is named in the error",
+          "[csv_reader][errors]") {
+    TempDir dir;
+    dir.write("trace.meta.json", small_meta);
+    const fs::path file = dir.write("trace.csv", header + small_rows);
+    TraceReadOptions three;
+    three.top_k = 3;
+    CHECK_THROWS_WITH(expertcast::read_csv_trace(file, three),
+                      Contains("expected top_k = 3 (given explicitly, not the meta file's)"));
 }
 
 // Facts below were computed from the files with Python's csv and json modules.

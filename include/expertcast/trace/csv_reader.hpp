@@ -55,6 +55,7 @@ struct TraceMeta {
     std::vector<MetaRequest> requests;  ///< sorted by id; unused without a meta file
     std::optional<std::uint64_t> rows;  ///< the number of data rows the meta file announces
     std::vector<std::string> notes;
+    bool top_k_given = false;  ///< top_k came from the read options, not the meta file
 };
 
 /// `<stem>.meta.json` beside the CSV.
@@ -106,8 +107,9 @@ inline TraceMeta read_meta(const std::filesystem::path& path, const TraceReadOpt
         if (option) {
             if (from_file && *from_file != *option)
                 meta.notes.push_back(std::string(key) + " = " + std::to_string(*option) +
-                                     " from the read options overrides " +
-                                     std::to_string(*from_file) + " in " +
+                                     " given explicitly (read options, --" +
+                                     (std::string_view(key) == "top_k" ? "top-k" : "num-experts") +
+                                     ") overrides " + std::to_string(*from_file) + " in " +
                                      path.filename().string());
             return *option;
         }
@@ -116,6 +118,7 @@ inline TraceMeta read_meta(const std::filesystem::path& path, const TraceReadOpt
     };
     meta.shape.num_experts = model_fact("num_experts", options.num_experts);
     meta.shape.top_k = model_fact("top_k", options.top_k);
+    meta.top_k_given = options.top_k.has_value();
 
     const auto layers = document.find("moe_layers");
     if (layers == document.end())
@@ -256,13 +259,23 @@ public:
         trace_.phases.reserve(expected_tokens);
         trace_.experts.reserve(expected_tokens * cells_per_token());
 
-        while (offset < text_.size()) parse_row(next_line(offset));
+        while (offset < text_.size()) {
+            const std::string_view line = next_line(offset);
+            // Blank lines that end the file (an editor's trailing newline) are not rows.
+            if (line.empty() && text_.find_first_not_of("\r\n", offset) == std::string_view::npos)
+                break;
+            parse_row(line);
+        }
         if (data_rows_ == 0) fail(file_, line_ + 1, "", "no data rows after the header");
         trace_.requests.back().token_end = trace_.num_tokens();
         return data_rows_;
     }
 
 private:
+    std::string top_k_origin() const {
+        return meta_.top_k_given ? " (given explicitly, not the meta file's)" : "";
+    }
+
     std::size_t cells_per_token() const noexcept { return std::size_t{num_layers_} * top_k_; }
 
     std::string_view next_line(std::size_t& offset) {
@@ -455,7 +468,8 @@ private:
         if (count != top_k_)
             fail_here("experts", (count == 0 ? std::string("missing")
                                              : "has " + std::to_string(count) + " expert ids") +
-                                     "; expected top_k = " + std::to_string(top_k_));
+                                     "; expected top_k = " + std::to_string(top_k_) +
+                                     top_k_origin());
         for (std::size_t j = 1; j < top_k_; ++j)
             for (std::size_t i = 0; i < j; ++i)
                 if (row[i] == row[j])
@@ -486,8 +500,9 @@ private:
             cursor = stop;
         }
         if (count != top_k_)
-            fail_here("weights", "has " + std::to_string(count) + " weights; expected top_k = " +
-                                     std::to_string(top_k_) + " (or none on every row)");
+            fail_here("weights", "has " + std::to_string(count) +
+                                     " weights; expected top_k = " + std::to_string(top_k_) +
+                                     top_k_origin() + " (or none on every row)");
     }
 
     const std::filesystem::path& file_;
@@ -572,6 +587,7 @@ inline Trace read_csv_trace(const std::filesystem::path& csv,
     } else if (options.num_experts && options.top_k) {
         meta.shape.num_experts = *options.num_experts;
         meta.shape.top_k = *options.top_k;
+        meta.top_k_given = true;
         meta.shape.moe_layers = csv_trace::layers_present(text);
         meta.notes.push_back("no meta file " + meta_path.filename().string() +
                              ": the MoE layers are the " +
@@ -582,7 +598,8 @@ inline Trace read_csv_trace(const std::filesystem::path& csv,
             meta_path, 0, "",
             "no such file: the CSV trace " + csv.filename().string() +
                 " needs its meta file for num_experts, top_k, moe_layers and the requests' "
-                "prompt lengths (or give num_experts and top_k to read it without one)");
+                "prompt lengths (or give both num_experts and top_k, --num-experts and --top-k "
+                "in expertcast eval, to read it without one)");
     }
 
     // Without a meta file and without a single readable layer the row parser reports the cause.

@@ -24,13 +24,19 @@ EXPERTCAST_BEGIN_NAMESPACE
 /// Anything else is an InputError that lists the known formats.
 inline Trace read_trace(const std::filesystem::path& path, const TraceReadOptions& options = {}) {
     std::error_code error;
+    if (!std::filesystem::exists(path, error))
+        throw InputError(path.string(), 0, "", "no such file or directory");
+    const bool csv = path.extension() == ".csv";
+    if (options.meta && !csv)
+        throw InputError(path.string(), 0, "",
+                         "a meta file is only read with a CSV trace (.csv); this path is not one");
     if (std::filesystem::is_directory(path, error)) return read_paper_json_trace(path, options);
     const std::string name = path.filename().string();
     constexpr std::string_view meta_suffix = ".meta.json";
     if (name.size() > meta_suffix.size() && name.ends_with(meta_suffix))
         throw InputError(path.string(), 0, "",
                          "this is the meta file of a CSV trace; pass the .csv file beside it");
-    if (path.extension() == ".csv") return read_csv_trace(path, options);
+    if (csv) return read_csv_trace(path, options);
     if (path.extension() == ".json") return read_paper_json_trace(path, options);
     throw InputError(path.string(), 0, "",
                      "unknown trace format; known formats: a .csv file with its <stem>.meta.json "
