@@ -41,7 +41,8 @@ TRACE is a CSV trace (NAME.csv with NAME.meta.json beside it), a paper-format JS
 
 options:
   --predictors LIST        comma-separated predictors to run (default: all):
-                           uniform, frequency, previous-token, markov, ngram, frequency-decay
+                           uniform, frequency, previous-token, paper-heatmap, activation-match,
+                           markov, frequency-decay, ngram
   --warmup F               fraction of requests, in id order, only learnt from (default 0.5)
   --horizon H              forecast layer l after layer l-H is routed (default 1)
   --no-next-token          do not score the next-token forecast
@@ -66,6 +67,7 @@ predictor options (defaults are printed with every run):
   --decay-sequence-half-life T
                            frequency-decay: per-sequence half-life in tokens
   --decay-sequence-prior T frequency-decay: sequence weight is n / (n + T)
+  --match-capacity N       activation-match: finished requests kept (oldest dropped)
 )";
 
 /// A command-line mistake: reported with the usage hint, exit status 2.
@@ -177,6 +179,8 @@ EvalCommand parse_eval(int argc, char** argv) {
         } else if (a == "--decay-sequence-prior") {
             c.predictor_options.frequency_decay.sequence_prior_tokens =
                 parse_number<float>(a, value());
+        } else if (a == "--match-capacity") {
+            c.predictor_options.activation_match.capacity = parse_positive(a, value());
         } else if (a.starts_with("-")) {
             throw UsageError(fmt::format("unknown option '{}'", a));
         } else if (c.trace_path.empty()) {
