@@ -9,12 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "expertcast/trace/csv_reader.hpp"
 #include "expertcast/trace/read_trace.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -26,33 +26,7 @@ using expertcast::Phase;
 using expertcast::Trace;
 using expertcast::TraceReadOptions;
 
-/// A fresh directory under the system temp directory, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::random_device seed;
-        path_ = fs::temp_directory_path() /
-                ("expertcast-csv-test-" + std::to_string(seed()) + "-" + std::to_string(seed()));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-    fs::path write(const std::string& name, const std::string& content) const {
-        const fs::path file = path_ / name;
-        std::ofstream out(file, std::ios::binary);
-        out << content;
-        return file;
-    }
-
-private:
-    fs::path path_;
-};
+using expertcast_test::TempDir;
 
 // E = 8, k = 2, MoE on decoder layers 1, 3, 5 (ordinals 0, 1, 2). Request 40 has no rows.
 const std::string small_meta = R"({

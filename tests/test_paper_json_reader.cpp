@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "expertcast/trace/paper_json_reader.hpp"
 #include "expertcast/trace/read_trace.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -24,33 +24,7 @@ using expertcast::Phase;
 using expertcast::Trace;
 using expertcast::TraceReadOptions;
 
-/// A fresh directory under the system temp directory, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::random_device seed;
-        path_ = fs::temp_directory_path() /
-                ("expertcast-json-test-" + std::to_string(seed()) + "-" + std::to_string(seed()));
-        fs::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-    fs::path write(const std::string& name, const std::string& content) const {
-        const fs::path file = path_ / name;
-        std::ofstream out(file, std::ios::binary);
-        out << content;
-        return file;
-    }
-
-private:
-    fs::path path_;
-};
+using expertcast_test::TempDir;
 
 // Decoder layer 0 is dense (null); layers 2 and 10 are MoE layers with k = 2. The key "10" sorts
 // before "2" as a string, so the reader must order layers by number.

@@ -442,7 +442,10 @@ private:
         return {begin, static_cast<std::size_t>(std::find(begin, end, ' ') - begin)};
     }
 
-    void parse_experts(std::string_view field, ExpertId* row) const {
+    /// Calls parse(word_begin, word_end) for every space-separated word of a field; returns the
+    /// number of words.
+    template <class Parse>
+    static std::size_t for_each_word(std::string_view field, Parse&& parse) {
         std::size_t count = 0;
         const char* cursor = field.data();
         const char* const end = cursor + field.size();
@@ -451,6 +454,14 @@ private:
                 ++cursor;
                 continue;
             }
+            cursor = parse(cursor, end, count++);
+        }
+        return count;
+    }
+
+    void parse_experts(std::string_view field, ExpertId* row) const {
+        const std::size_t count = for_each_word(field, [&](const char* cursor, const char* end,
+                                                           std::size_t index) {
             std::int64_t id = 0;
             const auto [stop, error] = std::from_chars(cursor, end, id);
             if (error == std::errc::result_out_of_range)
@@ -461,10 +472,9 @@ private:
             if (id < 0 || id >= num_experts_)
                 fail_here("experts", "expert id " + std::to_string(id) + " is outside [0, " +
                                          std::to_string(num_experts_) + ")");
-            if (count < top_k_) row[count] = static_cast<ExpertId>(id);
-            ++count;
-            cursor = stop;
-        }
+            if (index < top_k_) row[index] = static_cast<ExpertId>(id);
+            return stop;
+        });
         if (count != top_k_)
             fail_here("experts", (count == 0 ? std::string("missing")
                                              : "has " + std::to_string(count) + " expert ids") +
@@ -478,14 +488,8 @@ private:
     }
 
     void parse_weights(std::string_view field, float* row) const {
-        std::size_t count = 0;
-        const char* cursor = field.data();
-        const char* const end = cursor + field.size();
-        while (cursor != end) {
-            if (*cursor == ' ') {
-                ++cursor;
-                continue;
-            }
+        const std::size_t count = for_each_word(field, [&](const char* cursor, const char* end,
+                                                           std::size_t index) {
             float weight = 0;
             const auto [stop, error] = std::from_chars(cursor, end, weight);
             if (error == std::errc::result_out_of_range)
@@ -495,10 +499,9 @@ private:
                 fail_here("weights", quoted(word_at(cursor, end)) + " is not a number");
             if (!std::isfinite(weight))
                 fail_here("weights", "weight " + quoted(word_at(cursor, end)) + " is not finite");
-            if (count < top_k_) row[count] = weight;
-            ++count;
-            cursor = stop;
-        }
+            if (index < top_k_) row[index] = weight;
+            return stop;
+        });
         if (count != top_k_)
             fail_here("weights", "has " + std::to_string(count) +
                                      " weights; expected top_k = " + std::to_string(top_k_) +
