@@ -5,6 +5,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include "expertcast/detail/arena.hpp"
 #include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
+#include "expertcast/detail/pooling.hpp"
 #include "expertcast/detail/step_context.hpp"
 #include "expertcast/version.hpp"
 
@@ -32,12 +34,24 @@ struct MarkovConfig {
     float smoothing = 4.0f;
     /// Deepest horizon served by chaining; the step keeps this many layers of routing.
     std::uint32_t max_horizon = 4;
+    /// Transition tables kept: from layer m to m + d for every d in [1, max_distance]. With 1
+    /// (the classic chain) a horizon h > 1 is forecast by chaining; with more, every layer of the
+    /// step between l - max_distance and l - h is evidence for layer l through its own table.
+    std::uint32_t max_distance = 1;
+    /// How the context rows are combined. 0: their mean (a mixture). g > 0: a normalised product,
+    /// log p = (1 - g) log pop + (g / n) sum of the n rows' logs; g = 1 is the geometric mean,
+    /// g = n naive Bayes (each context expert independent evidence about the target).
+    float sharpness = 0.0f;
 
     void validate() const {
         if (!(smoothing > 0.0f) || !std::isfinite(smoothing))
             throw ConfigError("markov: smoothing must be a positive number, got " +
                               std::to_string(smoothing));
         if (max_horizon == 0) throw ConfigError("markov: max_horizon must be at least 1");
+        if (max_distance == 0 || max_distance > 64)
+            throw ConfigError("markov: max_distance must be in [1, 64]");
+        if (!(sharpness >= 0.0f) || !std::isfinite(sharpness))
+            throw ConfigError("markov: sharpness must be a non-negative number");
     }
 };
 
@@ -50,10 +64,11 @@ public:
     explicit MarkovPredictor(ModelShape shape, MarkovConfig config = {})
         : shape_(validated(std::move(shape))),
           config_(validated(config)),
-          transitions_(table_size(shape_)),
-          row_totals_(std::size_t{transition_layers(shape_)} * shape_.num_experts),
+          distances_(std::min(config_.max_distance, shape_.num_moe_layers() - 1)),
+          transitions_(std::size_t{distances_} * table_rows() * shape_.num_experts),
+          row_totals_(std::size_t{distances_} * table_rows()),
           popularity_(shape_.num_moe_layers(), shape_.num_experts),
-          step_(config_.max_horizon, shape_.top_k),
+          step_(std::max(config_.max_horizon, config_.max_distance), shape_.top_k),
           mixing_(shape_.num_experts),
           next_(shape_.num_experts),
           prior_(shape_.num_experts) {}
@@ -75,12 +90,11 @@ public:
                 auto to = routing.row(t, k);
                 if (to.empty()) continue;
                 popularity_.add(l, to);
-                if (l == 0) continue;
-                auto from = step_.row(l - 1, t);
-                for (const ExpertId i : from) {
-                    const std::size_t r = row_index(l - 1, static_cast<std::uint32_t>(i));
-                    detail::add_counts(transitions_.data() + r * E, row_totals_[r], to, E);
-                }
+                for (std::uint32_t d = 1; d <= distances_ && d <= l; ++d)
+                    for (const ExpertId i : step_.row(l - d, t)) {
+                        const std::size_t r = row_index(d, l - d, static_cast<std::uint32_t>(i));
+                        detail::add_counts(transitions_.data() + r * E, row_totals_[r], to, E);
+                    }
             }
         }
         step_.record(routing);
@@ -91,22 +105,15 @@ public:
         const std::uint32_t E = shape_.num_experts;
         for (std::size_t t = 0; t < step_.tokens(); ++t) {
             std::span<float> row = out.subspan(t * E, E);
-            auto context = target.within_step() && target.horizon <= config_.max_horizon
+            auto context = target.within_step() && target.horizon <= step_.depth()
                                ? step_.row(target.context_layer(), t)
                                : std::span<const ExpertId>{};
             if (context.empty()) {
                 popularity_.distribution(target.layer, row);
-                continue;
-            }
-            // Hop 1 starts from k experts: k row reads rather than a dense E x E product.
-            const float share = 1.0f / static_cast<float>(context.size());
-            Vector::MapType v(mixing_.data(), E);
-            v.setZero();
-            for (const ExpertId i : context) v[i] = share;
-            for (std::uint32_t m = target.context_layer(); m < target.layer; ++m) {
-                Vector::MapType next(m + 1 == target.layer ? row.data() : next_.data(), E);
-                hop(m, v, next);
-                if (m + 1 != target.layer) v = next;
+            } else if (target.horizon <= distances_) {
+                from_tables(target, t, row);
+            } else {
+                chain(target, context, row);
             }
         }
     }
@@ -115,25 +122,76 @@ public:
     void set_frozen(bool frozen) noexcept { frozen_ = frozen; }
     bool frozen() const noexcept { return frozen_; }
 
-    /// Count table from MoE ordinal `from_layer` to `from_layer + 1` (E x E, row-major [from][to]).
+    /// Count table from MoE ordinal `from_layer` to `from_layer + distance` (E x E, row-major
+    /// [from][to]).
     Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>
-    transition_counts(std::uint32_t from_layer) const noexcept {
+    transition_counts(std::uint32_t from_layer, std::uint32_t distance = 1) const noexcept {
         const std::uint32_t E = shape_.num_experts;
-        return {transitions_.data() + row_index(from_layer, 0) * E, E, E};
+        return {transitions_.data() + row_index(distance, from_layer, 0) * E, E, E};
     }
     const detail::LayerPopularity& popularity() const noexcept { return popularity_; }
 
 private:
     using Vector = Eigen::Matrix<float, Eigen::Dynamic, 1>;
 
-    static std::uint32_t transition_layers(const ModelShape& s) noexcept {
-        return s.num_moe_layers() - 1;
+    // Tables [distance - 1][from layer][from expert][to expert]; distance d uses its first L - d
+    // layers (a few unused rows keep the indexing simple).
+    std::size_t table_rows() const noexcept {
+        return std::size_t{shape_.num_moe_layers()} * shape_.num_experts;
     }
-    static std::size_t table_size(const ModelShape& s) noexcept {
-        return std::size_t{transition_layers(s)} * s.num_experts * s.num_experts;
+    std::size_t row_index(std::uint32_t distance, std::uint32_t from_layer,
+                          std::uint32_t from_expert) const noexcept {
+        return std::size_t{distance - 1} * table_rows() +
+               std::size_t{from_layer} * shape_.num_experts + from_expert;
     }
     std::size_t row_index(std::uint32_t from_layer, std::uint32_t from_expert) const noexcept {
-        return std::size_t{from_layer} * shape_.num_experts + from_expert;
+        return row_index(1, from_layer, from_expert);
+    }
+
+    // Every layer m of the step with l - max_distance <= m <= l - h is evidence for layer l through
+    // the distance-(l - m) table: one row per context expert, pooled (mean or product).
+    void from_tables(ForecastTarget target, std::size_t t, std::span<float> row) noexcept {
+        const std::uint32_t E = shape_.num_experts, l = target.layer;
+        const float a = config_.smoothing, g = config_.sharpness;
+        popularity_.distribution(l, {prior_.data(), E});
+        std::uint32_t rows = 0;
+        for (std::uint32_t d = target.horizon; d <= distances_ && d <= l; ++d)
+            rows += static_cast<std::uint32_t>(step_.row(l - d, t).size());
+        const float weight = (g > 0.0f ? g : 1.0f) / static_cast<float>(rows);
+        if (g > 0.0f)
+            detail::log_pool_begin(row.data(), prior_.data(), E, g);
+        else
+            std::fill(row.begin(), row.end(), 0.0f);
+        for (std::uint32_t d = target.horizon; d <= distances_ && d <= l; ++d) {
+            for (const ExpertId i : step_.row(l - d, t)) {
+                const std::size_t r = row_index(d, l - d, static_cast<std::uint32_t>(i));
+                const float inv = 1.0f / (row_totals_[r] + a);
+                const float* T = transitions_.data() + r * E;
+                for (std::uint32_t e = 0; e < E; ++e) next_[e] = (T[e] + a * prior_[e]) * inv;
+                if (g > 0.0f)
+                    detail::log_pool_add(row.data(), next_.data(), E, weight);
+                else
+                    for (std::uint32_t e = 0; e < E; ++e) row[e] += weight * next_[e];
+            }
+        }
+        if (g > 0.0f) detail::log_pool_finish(row.data(), E);
+    }
+
+    // Beyond the tables' reach: chain the distance-1 table from the context layer,
+    // p = v R_{l-h} ... R_{l-1} with v uniform over the context experts.
+    void chain(ForecastTarget target, std::span<const ExpertId> context,
+               std::span<float> row) noexcept {
+        const std::uint32_t E = shape_.num_experts;
+        // Hop 1 starts from k experts: k row reads rather than a dense E x E product.
+        const float share = 1.0f / static_cast<float>(context.size());
+        Vector::MapType v(mixing_.data(), E);
+        v.setZero();
+        for (const ExpertId i : context) v[i] = share;
+        for (std::uint32_t m = target.context_layer(); m < target.layer; ++m) {
+            Vector::MapType next(m + 1 == target.layer ? row.data() : next_.data(), E);
+            hop(m, v, next);
+            if (m + 1 != target.layer) v = next;
+        }
     }
 
     // next = v R_m: next_j = sum_i v_i (T_ij + a pop_j) / (n_i + a)
@@ -156,8 +214,9 @@ private:
 
     ModelShape shape_;
     MarkovConfig config_;
-    detail::Arena<float> transitions_;  // (L-1) x E x E counts
-    detail::Arena<float> row_totals_;   // (L-1) x E
+    std::uint32_t distances_;           // tables kept: 1 .. distances_
+    detail::Arena<float> transitions_;  // distances x L x E x E counts
+    detail::Arena<float> row_totals_;   // distances x L x E
     detail::LayerPopularity popularity_;
     detail::StepContext step_;
     detail::Arena<float> mixing_, next_, prior_;  // E each: scratch for chaining

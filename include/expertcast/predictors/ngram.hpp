@@ -19,6 +19,7 @@
 #include "expertcast/detail/context_table.hpp"
 #include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
+#include "expertcast/detail/pooling.hpp"
 #include "expertcast/detail/sequence_history.hpp"
 #include "expertcast/detail/step_context.hpp"
 #include "expertcast/version.hpp"
@@ -40,6 +41,9 @@ struct NGramConfig {
     /// allocates only when their number doubles). Contexts beyond the cap are not stored
     /// (NGramPredictor::dropped_updates()).
     std::size_t memory_limit_bytes = std::size_t{256} << 20;
+    /// How the k contexts (one per expert at layer l-1) are combined: 0, their mean; g > 0, a
+    /// normalised product with exponent g / k each (see MarkovConfig::sharpness).
+    float sharpness = 0.0f;
     /// Deepest horizon served from this step's routing (the step keeps this many layers); a
     /// deeper forecast uses the previous token alone.
     std::uint32_t max_horizon = 4;
@@ -216,10 +220,14 @@ private:
     void forecast_from_layers(std::size_t t, std::uint32_t l, std::span<const ExpertId> from,
                               float* row) noexcept {
         const std::uint32_t E = shape_.num_experts;
+        const float g = config_.sharpness;
         std::uint64_t ids[max_ids];
         const std::uint32_t length = chain(t, l, previous_first(t, l), ids);
         const float share = 1.0f / static_cast<float>(from.size());
-        std::fill_n(row, E, 0.0f);
+        if (g > 0.0f)
+            detail::log_pool_begin(row, prior_.data(), E, g);
+        else
+            std::fill_n(row, E, 0.0f);
         for (const ExpertId i : from) {
             ids[0] = packed(i);
             std::copy_n(prior_.data(), E, level_.data());
@@ -228,8 +236,12 @@ private:
                 if (r == nullptr) break;  // longer contexts of an unseen one are unseen too
                 interpolate(r, level_.data());
             }
-            for (std::uint32_t e = 0; e < E; ++e) row[e] += share * level_[e];
+            if (g > 0.0f)
+                detail::log_pool_add(row, level_.data(), E, g * share);
+            else
+                for (std::uint32_t e = 0; e < E; ++e) row[e] += share * level_[e];
         }
+        if (g > 0.0f) detail::log_pool_finish(row, E);
     }
 
     // (1/k) sum_{b in B} P(. | b), B the previous token's experts at layer l; prior_ without B.
