@@ -13,6 +13,7 @@
 #include "expertcast/predictors/baselines.hpp"
 #include "expertcast/predictors/frequency_decay.hpp"
 #include "expertcast/predictors/markov.hpp"
+#include "expertcast/predictors/mixture.hpp"
 #include "expertcast/predictors/ngram.hpp"
 #include "expertcast/predictors/paper_heatmap.hpp"
 #include "support/counting_allocator.hpp"
@@ -29,13 +30,29 @@ const ModelShape contract_shape{16, 3, {1, 3, 5, 7, 9}};
 
 /// Type-erased Markov, so the run-time wrapper is held to the contract too.
 struct AnyMarkov {};
+/// A mixture of three members (both poolings are exercised by the golden tests).
+struct Mixture {};
+/// Markov with distance tables and product pooling.
+struct MarkovDistanceProduct {};
 
 template <class P>
 auto make(const ModelShape& shape) {
-    if constexpr (std::is_same_v<P, AnyMarkov>)
+    if constexpr (std::is_same_v<P, AnyMarkov>) {
         return AnyPredictor(MarkovPredictor(shape));
-    else
+    } else if constexpr (std::is_same_v<P, MarkovDistanceProduct>) {
+        MarkovConfig config;
+        config.max_distance = 3;
+        config.sharpness = 3.0f;
+        return MarkovPredictor(shape, config);
+    } else if constexpr (std::is_same_v<P, Mixture>) {
+        std::vector<AnyPredictor> members;
+        members.emplace_back(MarkovPredictor(shape));
+        members.emplace_back(NGramPredictor(shape));
+        members.emplace_back(FrequencyDecayPredictor(shape));
+        return MixturePredictor(shape, std::move(members));
+    } else {
         return P(shape);
+    }
 }
 
 /// Feeds a workload the way an engine would: per step, next-token forecasts before the first
@@ -184,6 +201,7 @@ TEST_CASE("learning predictors change their forecasts when not frozen", "[contra
     check_learns(FrequencyDecayPredictor(shape));
     check_learns(PaperHeatmapPredictor(shape));
     check_learns(ActivationMatchPredictor(shape));
+    check_learns(make<Mixture>(shape));
 }
 
 TEST_CASE("forecast_batch is the probability that some token needs the expert", "[contract]") {

@@ -2,12 +2,14 @@
 // change in any formula shows up as a wrong number, not just a different one.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <vector>
 
 #include "expertcast/predictors/activation_match.hpp"
 #include "expertcast/predictors/baselines.hpp"
 #include "expertcast/predictors/frequency_decay.hpp"
 #include "expertcast/predictors/markov.hpp"
+#include "expertcast/predictors/mixture.hpp"
 #include "expertcast/predictors/ngram.hpp"
 #include "expertcast/predictors/paper_heatmap.hpp"
 
@@ -228,4 +230,85 @@ TEST_CASE("activation-match drops the oldest matrix beyond its capacity", "[gold
     CHECK(p.stored() == 1);
     // Only B is left, so even a request that routed 0 (A's pattern) is matched to B.
     check_row(match_after_first_layer(p, 3, 0), {1.0 / 14, 3.0 / 14, 1.0 / 14, 9.0 / 14});
+}
+
+TEST_CASE("markov with distance tables and product pooling", "[golden]") {
+    MarkovConfig config;
+    config.max_distance = 2;
+    MarkovPredictor linear(tiny, config);
+    config.sharpness = 2.0f;
+    MarkovPredictor product(tiny, config);
+    for (auto* p : {&linear, &product}) {
+        step(*p);
+        step(*p, 2);
+    }
+    // The distance-2 table counts layer 0 -> layer 2 of the first token: {0,1} -> {1,3}.
+    CHECK(linear.transition_counts(0, 2)(0, 1) == 1.0f);
+    CHECK(linear.transition_counts(0, 2)(1, 3) == 1.0f);
+    CHECK(linear.transition_counts(0, 2)(0, 0) == 0.0f);
+    // Horizon 1: rows of {2,3} at distance 1 and of {0,1} at distance 2 are all
+    // ([0 1 0 1] + 4 pi2) / 6 = [1/9 7/18 1/9 7/18] with pi2 = [1 2 1 2] / 6; their mean is too.
+    check_row(forecast(linear, ForecastTarget::next_layer(2)),
+              {1.0 / 9, 7.0 / 18, 1.0 / 9, 7.0 / 18});
+    // Product with g = 2 over n = 4 rows r: log p = (1 - 2) log pi + (2/4) 4 log r, p ~ r^2 / pi:
+    // e0 ~ (1/81) / (1/6) = 8/108, e1 ~ (49/324) / (1/3) = 49/108; normalised [4/57 49/114 ...].
+    check_row(forecast(product, ForecastTarget::next_layer(2)),
+              {4.0 / 57, 49.0 / 114, 4.0 / 57, 49.0 / 114});
+    // Horizon 2 reads the distance-2 table directly instead of chaining (17/144 with chaining).
+    check_row(forecast(linear, ForecastTarget::next_layer(2, 2)),
+              {1.0 / 9, 7.0 / 18, 1.0 / 9, 7.0 / 18});
+}
+
+namespace {
+// Two members on one MoE layer (E = 4, k = 2): uniform, and previous-token with u = 0.2.
+MixturePredictor two_member_mixture(MixtureConfig::Pooling pooling) {
+    const ModelShape shape{4, 2, {0}};
+    std::vector<AnyPredictor> members;
+    members.emplace_back(UniformPredictor(shape));
+    members.emplace_back(PreviousTokenPredictor(shape, PreviousTokenConfig{0.2f}));
+    MixtureConfig config;
+    config.pooling = pooling;
+    config.learning_rate = 1.0f;
+    config.recovery = 0.0f;
+    return MixturePredictor(shape, std::move(members), config);
+}
+void route_23(MixturePredictor& p) {
+    const ExpertId chosen[2] = {2, 3};
+    p.begin_step(TokenBatch{seq7, {}});
+    p.observe(LayerRouting{0, chosen, {}});
+}
+}  // namespace
+
+TEST_CASE("mixture learns Hedge weights from the members' log loss", "[golden]") {
+    MixturePredictor p = two_member_mixture(MixtureConfig::Pooling::linear);
+    const ForecastTarget next_token = ForecastTarget::next_token(0);
+    // Token 1: previous-token has no history and is uniform too: equal losses, weights 1/2 each.
+    route_23(p);
+    // Token 2 routes {2,3} again. Losses: uniform -log(1/4) = log 4; previous-token
+    // -(1/2)(2 log 0.45) = -log 0.45. Hedge with eta = 1: w ~ (1/2)(1/4), (1/2)(0.45) = 5/14, 9/14.
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, next_token), {0.15, 0.15, 0.35, 0.35});  // still 1/2, 1/2
+    const ExpertId chosen[2] = {2, 3};
+    p.observe(LayerRouting{0, chosen, {}});
+    CHECK(p.weights(0, next_token)[0] == Approx(5.0 / 14));
+    CHECK(p.weights(0, next_token)[1] == Approx(9.0 / 14));
+    // Token 3: (5/14) 0.25 + (9/14) [0.05 0.05 0.45 0.45] = [1.7 1.7 5.3 5.3] / 14.
+    p.begin_step(TokenBatch{seq7, {}});
+    check_row(forecast(p, next_token), {1.7 / 14, 1.7 / 14, 5.3 / 14, 5.3 / 14});
+}
+
+TEST_CASE("log-linear mixture follows the gradient of the log loss", "[golden]") {
+    MixturePredictor p = two_member_mixture(MixtureConfig::Pooling::log_linear);
+    const ForecastTarget next_token = ForecastTarget::next_token(0);
+    route_23(p);  // both members uniform: zero gradient
+    p.begin_step(TokenBatch{seq7, {}});
+    // Pooled p ~ (1/4)^(1/2) q^(1/2), q = [.05 .05 .45 .45]: [1 1 3 3] / 8.
+    check_row(forecast(p, next_token), {0.125, 0.125, 0.375, 0.375});
+    const ExpertId chosen[2] = {2, 3};
+    p.observe(LayerRouting{0, chosen, {}});
+    // Gradient for previous-token: sum_e p(e) log q(e) - log 0.45
+    //   = (1/4) log 0.05 + (3/4) log 0.45 - log 0.45 = -(1/4) log 9; for uniform, 0.
+    // w *= exp(-eta * gradient): 1/2 and (1/2) 9^(1/4) = sqrt(3) / 2.
+    CHECK(p.weights(0, next_token)[0] == Approx(0.5));
+    CHECK(p.weights(0, next_token)[1] == Approx(std::sqrt(3.0) / 2));
 }

@@ -17,6 +17,7 @@
 #include "expertcast/predictors/baselines.hpp"
 #include "expertcast/predictors/frequency_decay.hpp"
 #include "expertcast/predictors/markov.hpp"
+#include "expertcast/predictors/mixture.hpp"
 #include "expertcast/predictors/ngram.hpp"
 #include "expertcast/predictors/paper_heatmap.hpp"
 #include "expertcast/version.hpp"
@@ -24,8 +25,8 @@
 namespace expertcast {
 EXPERTCAST_BEGIN_NAMESPACE
 
-/// Every predictor's options; default-constructed means every default.
-struct PredictorOptions {
+/// The options of every single (non-composite) predictor.
+struct PredictorConfigs {
     PreviousTokenConfig previous_token;
     MarkovConfig markov;
     NGramConfig ngram;
@@ -33,10 +34,37 @@ struct PredictorOptions {
     ActivationMatchConfig activation_match;
 };
 
-/// Names of the predictors the tools know, baselines (and peer approaches) first.
-inline constexpr std::array<std::string_view, 8> predictor_names = {
-    "uniform",          "frequency", "previous-token",  "paper-heatmap",
-    "activation-match", "markov",    "frequency-decay", "ngram"};
+/// What the mixture pools, with options of its own, so that the baselines shown beside it keep
+/// theirs. The defaults are the ones tools/tune chose by cross-validation (README, "Tuning").
+struct MixtureOptions {
+    std::vector<std::string> members = {"markov", "ngram", "paper-heatmap", "frequency-decay"};
+    PredictorConfigs member_configs = [] {
+        PredictorConfigs c;
+        c.markov.max_distance = 3;
+        c.markov.sharpness = 3.0f;
+        c.ngram.sharpness = 1.0f;
+        return c;
+    }();
+    MixtureConfig config;
+};
+
+/// Every predictor's options; default-constructed means every default.
+struct PredictorOptions : PredictorConfigs {
+    MixtureOptions mixture;
+};
+
+/// Names of the predictors the tools know: baselines and peer approaches first, then expertcast's.
+inline constexpr std::array<std::string_view, 9> predictor_names = {
+    "uniform", "frequency",       "previous-token", "paper-heatmap", "activation-match",
+    "markov",  "frequency-decay", "ngram",          "mixture"};
+
+/// The approaches expertcast's predictors are measured against: trivial baselines and the peer
+/// approaches of the issue (frequency: Fiddler's static placement; previous-token: "repeat";
+/// paper-heatmap: arXiv:2510.05497; activation-match: MoE-Infinity; markov: ExFlow's affinity).
+inline bool is_baseline(std::string_view name) noexcept {
+    return name == "uniform" || name == "frequency" || name == "previous-token" ||
+           name == "paper-heatmap" || name == "activation-match" || name == "markov";
+}
 
 /// Throws ConfigError listing the known names when `name` is not one of them.
 inline void check_predictor_name(std::string_view name) {
@@ -47,32 +75,35 @@ inline void check_predictor_name(std::string_view name) {
     throw ConfigError("unknown predictor '" + std::string(name) + "' (known: " + list + ")");
 }
 
-inline AnyPredictor make_predictor(std::string_view name, const ModelShape& shape,
-                                   const PredictorOptions& options = {}) {
-    check_predictor_name(name);
+namespace detail {
+
+inline AnyPredictor make_single_predictor(std::string_view name, const ModelShape& shape,
+                                          const PredictorConfigs& c) {
     if (name == "uniform") return AnyPredictor(UniformPredictor(shape));
     if (name == "frequency") return AnyPredictor(FrequencyPredictor(shape));
     if (name == "previous-token")
-        return AnyPredictor(PreviousTokenPredictor(shape, options.previous_token));
-    if (name == "markov") return AnyPredictor(MarkovPredictor(shape, options.markov));
-    if (name == "ngram") return AnyPredictor(NGramPredictor(shape, options.ngram));
+        return AnyPredictor(PreviousTokenPredictor(shape, c.previous_token));
+    if (name == "markov") return AnyPredictor(MarkovPredictor(shape, c.markov));
+    if (name == "ngram") return AnyPredictor(NGramPredictor(shape, c.ngram));
     if (name == "paper-heatmap") return AnyPredictor(PaperHeatmapPredictor(shape));
     if (name == "activation-match")
-        return AnyPredictor(ActivationMatchPredictor(shape, options.activation_match));
-    return AnyPredictor(FrequencyDecayPredictor(shape, options.frequency_decay));
+        return AnyPredictor(ActivationMatchPredictor(shape, c.activation_match));
+    if (name == "frequency-decay")
+        return AnyPredictor(FrequencyDecayPredictor(shape, c.frequency_decay));
+    throw ConfigError("'" + std::string(name) + "' cannot be a member of a mixture");
 }
 
-/// The predictor's options as "key=value, ..." (empty for those that have none).
-inline std::string describe_predictor(std::string_view name, const PredictorOptions& o) {
-    check_predictor_name(name);
+inline std::string describe_single(std::string_view name, const PredictorConfigs& o) {
     if (name == "previous-token")
         return fmt::format("uniform_share={}", o.previous_token.uniform_share);
     if (name == "markov")
-        return fmt::format("smoothing={}, max_horizon={}", o.markov.smoothing,
+        return fmt::format("smoothing={}, max_distance={}, sharpness={}, max_horizon={}",
+                           o.markov.smoothing, o.markov.max_distance, o.markov.sharpness,
                            o.markov.max_horizon);
     if (name == "ngram")
-        return fmt::format("order={}, previous_token={}, memory_limit={} MiB", o.ngram.order,
-                           o.ngram.previous_token, o.ngram.memory_limit_bytes >> 20);
+        return fmt::format("order={}, previous_token={}, sharpness={}, memory_limit={} MiB",
+                           o.ngram.order, o.ngram.previous_token, o.ngram.sharpness,
+                           o.ngram.memory_limit_bytes >> 20);
     if (name == "frequency-decay")
         return fmt::format(
             "half_life={} tokens, sequence_half_life={} tokens, sequence_prior={} tokens",
@@ -85,6 +116,34 @@ inline std::string describe_predictor(std::string_view name, const PredictorOpti
         return fmt::format("capacity={} requests, smoothing={}", o.activation_match.capacity,
                            o.activation_match.smoothing);
     return "";
+}
+
+}  // namespace detail
+
+inline AnyPredictor make_predictor(std::string_view name, const ModelShape& shape,
+                                   const PredictorOptions& options = {}) {
+    check_predictor_name(name);
+    if (name != "mixture") return detail::make_single_predictor(name, shape, options);
+    std::vector<AnyPredictor> members;
+    for (const auto& member : options.mixture.members)
+        members.push_back(
+            detail::make_single_predictor(member, shape, options.mixture.member_configs));
+    return AnyPredictor(MixturePredictor(shape, std::move(members), options.mixture.config));
+}
+
+/// The predictor's options as "key=value, ..." (empty for those that have none).
+inline std::string describe_predictor(std::string_view name, const PredictorOptions& o) {
+    check_predictor_name(name);
+    if (name != "mixture") return detail::describe_single(name, o);
+    const MixtureConfig& c = o.mixture.config;
+    std::string out =
+        fmt::format("pooling={}, learning_rate={}, recovery={}, weights per MoE layer; members:",
+                    c.pooling == MixtureConfig::Pooling::linear ? "linear" : "log-linear",
+                    c.learning_rate, c.recovery);
+    for (const auto& member : o.mixture.members)
+        out += fmt::format("\n{:21}{} ({})", "", member,
+                           detail::describe_single(member, o.mixture.member_configs));
+    return out;
 }
 
 EXPERTCAST_END_NAMESPACE
