@@ -44,7 +44,8 @@ options:
                            uniform, frequency, previous-token, paper-heatmap, activation-match,
                            markov, frequency-decay, ngram
   --warmup F               fraction of requests, in id order, only learnt from (default 0.5)
-  --horizon H              forecast layer l after layer l-H is routed (default 1)
+  --horizons H,...         forecast layer l after layer l-H is routed, for each H (default 1;
+                           the first is the headline; --horizon is the same flag)
   --no-next-token          do not score the next-token forecast
   --per-layer              also print recall@k per MoE layer
   --per-phase              also print every metric split by prefill / decode
@@ -140,8 +141,11 @@ EvalCommand parse_eval(int argc, char** argv) {
             }
         } else if (a == "--warmup") {
             c.evaluation.replay.warmup_fraction = parse_number<double>(a, value());
-        } else if (a == "--horizon") {
-            c.evaluation.horizon = parse_number<std::uint32_t>(a, value());
+        } else if (a == "--horizon" || a == "--horizons") {
+            c.evaluation.horizons.clear();
+            for (const auto& h : split_list(value()))
+                c.evaluation.horizons.push_back(parse_number<std::uint32_t>(a, h));
+            if (c.evaluation.horizons.empty()) throw UsageError(fmt::format("{}: empty list", a));
         } else if (a == "--no-next-token") {
             c.evaluation.next_token = false;
         } else if (a == "--per-layer") {
@@ -162,12 +166,18 @@ EvalCommand parse_eval(int argc, char** argv) {
             c.predictor_options.previous_token.uniform_share = parse_number<float>(a, value());
         } else if (a == "--markov-smoothing") {
             c.predictor_options.markov.smoothing = parse_number<float>(a, value());
+        } else if (a == "--markov-distance") {
+            c.predictor_options.markov.max_distance = parse_positive(a, value());
+        } else if (a == "--markov-sharpness") {
+            c.predictor_options.markov.sharpness = parse_number<float>(a, value());
         } else if (a == "--markov-max-horizon") {
             c.predictor_options.markov.max_horizon = parse_number<std::uint32_t>(a, value());
         } else if (a == "--ngram-order") {
             c.predictor_options.ngram.order = parse_number<std::uint32_t>(a, value());
         } else if (a == "--ngram-previous-token") {
             c.predictor_options.ngram.previous_token = parse_switch(a, value());
+        } else if (a == "--ngram-sharpness") {
+            c.predictor_options.ngram.sharpness = parse_number<float>(a, value());
         } else if (a == "--ngram-memory-mb") {
             c.predictor_options.ngram.memory_limit_bytes = parse_number<std::size_t>(a, value())
                                                            << 20;
@@ -248,10 +258,15 @@ int run_eval(const EvalCommand& c) {
 
     // Predictors keep enough of the step to serve the horizon asked for.
     PredictorOptions predictor_options = c.predictor_options;
-    auto& markov_horizon = predictor_options.markov.max_horizon;
-    markov_horizon = std::max(markov_horizon, c.evaluation.horizon);
-    auto& ngram_horizon = predictor_options.ngram.max_horizon;
-    ngram_horizon = std::max(ngram_horizon, c.evaluation.horizon);
+    const std::uint32_t deepest =
+        *std::max_element(c.evaluation.horizons.begin(), c.evaluation.horizons.end());
+    for (PredictorConfigs* configs : {static_cast<PredictorConfigs*>(&predictor_options),
+                                      &predictor_options.mixture.member_configs}) {
+        configs->markov.max_horizon = std::max(configs->markov.max_horizon, deepest);
+        configs->ngram.max_horizon = std::max(configs->ngram.max_horizon, deepest);
+    }
+    predictor_options.mixture.config.learned_horizons =
+        std::max(predictor_options.mixture.config.learned_horizons, deepest);
     std::vector<AnyPredictor> predictors;
     for (const auto& name : c.predictors)
         predictors.push_back(make_predictor(name, trace.shape, predictor_options));
@@ -279,9 +294,7 @@ int run_eval(const EvalCommand& c) {
     const Evaluation result = evaluate(trace, std::span<AnyPredictor>(predictors), options);
     const auto t2 = std::chrono::steady_clock::now();
 
-    std::vector<ForecastKind> kinds{ForecastKind::next_layer};
-    if (c.evaluation.next_token) kinds.push_back(ForecastKind::next_token);
-    for (const ForecastKind kind : kinds) {
+    for (const ForecastKind kind : forecast_kinds(result)) {
         fmt::print("{}\n", format_summary_table(result, kind));
         if (c.per_layer) fmt::print("{}\n", format_layer_table(result, kind));
         if (c.per_phase) fmt::print("{}\n", format_phase_table(result, kind));

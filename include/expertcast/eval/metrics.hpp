@@ -42,8 +42,9 @@ struct PairScore {
     double nll = 0;           ///< -(1/k) sum_{e chosen} log(max(p_e, 1e-12))
 };
 
-inline PairScore score_forecast(std::span<const float> p,
-                                std::span<const ExpertId> truth) noexcept {
+/// Scores one pair; when `ranks` is given it receives each chosen expert's rank in p.
+inline PairScore score_forecast(std::span<const float> p, std::span<const ExpertId> truth,
+                                std::size_t* ranks = nullptr) noexcept {
     const std::size_t E = p.size();
     const std::size_t k = truth.size();
     const std::size_t m2 = std::min(2 * k, E);
@@ -54,8 +55,10 @@ inline PairScore score_forecast(std::span<const float> p,
         brier += q * q;  // the chosen experts are corrected below
     }
     std::size_t in_k = 0, in_2k = 0;
-    for (const ExpertId e : truth) {
+    for (std::size_t j = 0; j < truth.size(); ++j) {
+        const ExpertId e = truth[j];
         const std::size_t rank = forecast_rank(p, e);
+        if (ranks != nullptr) ranks[j] = rank;
         in_k += rank < k;
         in_2k += rank < m2;
         if (rank == 0) s.hit_at_1 = 1;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -16,18 +17,35 @@
 namespace expertcast {
 EXPERTCAST_BEGIN_NAMESPACE
 
-/// Which forecast a table or JSON list is about.
-enum class ForecastKind { next_layer, next_token };
+/// Which forecast a table or JSON list is about: the next-layer forecast at one of the evaluated
+/// horizons (index into EvaluationOptions::horizons), or the next-token forecast.
+struct ForecastKind {
+    std::size_t horizon_index = 0;
+    bool next_token = false;
 
-inline const MetricBreakdown& breakdown(const PredictorEvaluation& p, ForecastKind kind) noexcept {
-    return kind == ForecastKind::next_layer ? p.next_layer : p.next_token;
+    static ForecastKind next_layer(std::size_t horizon_index = 0) { return {horizon_index, false}; }
+    static ForecastKind next_token_forecast() { return {0, true}; }
+};
+
+/// Every forecast the evaluation scored: each horizon, then the next-token forecast.
+inline std::vector<ForecastKind> forecast_kinds(const Evaluation& e) {
+    std::vector<ForecastKind> kinds;
+    for (std::size_t i = 0; i < e.options.horizons.size(); ++i)
+        kinds.push_back(ForecastKind::next_layer(i));
+    if (e.options.next_token) kinds.push_back(ForecastKind::next_token_forecast());
+    return kinds;
+}
+
+inline const MetricBreakdown& breakdown(const PredictorEvaluation& p, ForecastKind kind) {
+    return kind.next_token ? p.next_token : p.at_horizon(kind.horizon_index);
 }
 
 inline std::string forecast_title(const Evaluation& e, ForecastKind kind) {
-    if (kind == ForecastKind::next_token)
+    if (kind.next_token)
         return "next-token forecast (every MoE layer of a decode step, made before the step)";
-    return fmt::format("next-layer forecast (layer l, made after MoE layer l-{} is routed)",
-                       e.options.horizon);
+    const std::uint32_t h = e.options.horizons[kind.horizon_index];
+    if (h == 1) return "next-layer forecast (layer l, made after MoE layer l-1 is routed)";
+    return fmt::format("horizon-{} forecast (layer l, made after MoE layer l-{} is routed)", h, h);
 }
 
 /// predictor x recall@k, recall@2k, hit@1, brier, nll, pairs.
@@ -90,8 +108,31 @@ inline nlohmann::json metrics_json(const MetricTotals& t) {
             {"pairs", t.pairs}};
 }
 
-/// The evaluation in the shape the issue tracker and the README document; per-layer and
-/// per-phase figures ride along in every predictor's entry.
+inline nlohmann::json predictor_entries(const Evaluation& e, ForecastKind kind) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& p : e.predictors) {
+        const MetricBreakdown& b = breakdown(p, kind);
+        nlohmann::json entry = metrics_json(b.total);
+        entry["predictor"] = p.name;
+        nlohmann::json layers = nlohmann::json::array();
+        for (std::uint32_t l = 0; l < e.shape.num_moe_layers(); ++l) {
+            if (b.per_layer[l].pairs == 0) continue;
+            nlohmann::json cell = metrics_json(b.per_layer[l]);
+            cell["layer"] = e.shape.moe_layers[l];
+            layers.push_back(std::move(cell));
+        }
+        entry["per_layer"] = std::move(layers);
+        entry["per_phase"] = {{"prefill", metrics_json(b.per_phase[0])},
+                              {"decode", metrics_json(b.per_phase[1])}};
+        entry["recall@m"] = b.recall_curve();  // m = 1 .. E
+        list.push_back(std::move(entry));
+    }
+    return list;
+}
+
+/// The evaluation in the shape the issue tracker and the README document ("next_layer" at the
+/// first horizon, "next_token"), with every horizon under "horizons", and per-layer, per-phase
+/// and recall@m (m = 1..E) figures in every predictor's entry.
 inline nlohmann::json evaluation_json(const Evaluation& e) {
     nlohmann::json j;
     j["trace"] = e.trace;
@@ -101,27 +142,16 @@ inline nlohmann::json evaluation_json(const Evaluation& e) {
     j["requests"] = e.requests;
     j["evaluated_requests"] = e.evaluated_requests;
     j["warmup_fraction"] = e.options.replay.warmup_fraction;
-    j["horizon"] = e.options.horizon;
-    for (const ForecastKind kind : {ForecastKind::next_layer, ForecastKind::next_token}) {
-        nlohmann::json list = nlohmann::json::array();
-        for (const auto& p : e.predictors) {
-            const MetricBreakdown& b = breakdown(p, kind);
-            nlohmann::json entry = metrics_json(b.total);
-            entry["predictor"] = p.name;
-            nlohmann::json layers = nlohmann::json::array();
-            for (std::uint32_t l = 0; l < e.shape.num_moe_layers(); ++l) {
-                if (b.per_layer[l].pairs == 0) continue;
-                nlohmann::json cell = metrics_json(b.per_layer[l]);
-                cell["layer"] = e.shape.moe_layers[l];
-                layers.push_back(std::move(cell));
-            }
-            entry["per_layer"] = std::move(layers);
-            entry["per_phase"] = {{"prefill", metrics_json(b.per_phase[0])},
-                                  {"decode", metrics_json(b.per_phase[1])}};
-            list.push_back(std::move(entry));
-        }
-        j[kind == ForecastKind::next_layer ? "next_layer" : "next_token"] = std::move(list);
-    }
+    j["horizon"] = e.options.horizons.front();
+    j["next_layer"] = predictor_entries(e, ForecastKind::next_layer(0));
+    j["next_token"] = e.options.next_token
+                          ? predictor_entries(e, ForecastKind::next_token_forecast())
+                          : nlohmann::json::array();
+    nlohmann::json horizons = nlohmann::json::array();
+    for (std::size_t i = 0; i < e.options.horizons.size(); ++i)
+        horizons.push_back({{"horizon", e.options.horizons[i]},
+                            {"predictors", predictor_entries(e, ForecastKind::next_layer(i))}});
+    j["horizons"] = std::move(horizons);
     return j;
 }
 
