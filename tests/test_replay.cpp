@@ -1,6 +1,7 @@
 // Replay order, the warm-up split and which pairs the evaluation scores, on a hand-built trace.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "expertcast/eval/evaluation.hpp"
 #include "expertcast/eval/fit.hpp"
 #include "expertcast/eval/replay.hpp"
+#include "expertcast/eval/tuning.hpp"
 #include "expertcast/predictors/any_predictor.hpp"
 #include "expertcast/predictors/baselines.hpp"
 
@@ -152,4 +154,48 @@ TEST_CASE("fit learns from a range of requests and freezes", "[replay][fit]") {
     // Layer 1 of those requests: 2, (lost), 2, 2 -> [0 0 3 0] / 3 tokens: (c + 1) / (3 + 4).
     p.forecast(ForecastTarget::next_token(1), out);
     CHECK(out[2] == Approx(4.0 / 7));
+}
+
+TEST_CASE("cross-validation scores every tuning request once and nothing else",
+          "[replay][tuning]") {
+    const Trace trace = hand_trace();
+    // Next-layer pairs per request (layer 1 recorded): request 10: 4, 11: 1, 12: 2.
+    auto uniform = [](const ModelShape& s) { return AnyPredictor(UniformPredictor(s)); };
+    CHECK(cross_validate(trace, uniform, CrossValidationOptions{1.0, 3}).pairs == 7);
+    // Tuning part floor(0.67 * 3) = 2 requests (10, 11): leave-one-out over them.
+    CHECK(cross_validate(trace, uniform, CrossValidationOptions{0.67, 3}).pairs == 5);
+    CHECK_THROWS_AS(cross_validate(trace, uniform, CrossValidationOptions{0.34, 3}), ConfigError);
+    // select_requests keeps the order asked for.
+    const std::size_t order[2] = {2, 0};
+    const Trace picked = select_requests(trace, order);
+    REQUIRE(picked.requests.size() == 2);
+    CHECK(picked.requests[0].id == 12);
+    CHECK(picked.requests[1].id == 10);
+}
+
+TEST_CASE("the tuning search keeps only changes that raise the cross-validated score",
+          "[replay][tuning]") {
+    const Trace trace = hand_trace();
+    // One parameter with three values, two of which are the same predictor as the start.
+    std::vector<TuningParameter> space{{"members",
+                                        {"previous-token", "uniform", "frequency"},
+                                        [](PredictorOptions& o, std::size_t i) {
+                                            o.mixture.members = {std::vector<std::string>{
+                                                "previous-token", "uniform", "frequency"}[i]};
+                                        }}};
+    PredictorOptions start;
+    start.mixture.members = {"uniform"};
+    std::vector<std::string> seen;
+    const PredictorOptions chosen = tune_mixture(
+        std::span<const Trace>(&trace, 1), start, space, CrossValidationOptions{1.0, 3}, 2,
+        [&seen](const TuningTrial& t) { seen.push_back(t.value + (t.best ? "*" : "")); });
+    // Folds of one request each; layer-1 truths: request 10: 1 3 1 3, 11: 2, 12: 2 2.
+    // uniform ranks expert 0 first: 0 of 7. frequency learns from the other requests: for 10 it
+    // predicts 2 (then 2 again), for 11 the tie {1, 2, 3} goes to 1, for 12 it predicts 1 twice:
+    // 0 of 7. previous-token hits only (12, 1), repeating (12, 0)'s 2: 1 of 7, so it is kept in
+    // round 1; round 2 finds nothing better and the search stops.
+    CHECK(chosen.mixture.members == std::vector<std::string>{"previous-token"});
+    CHECK(seen.front() == "*");  // the start
+    CHECK(std::count(seen.begin(), seen.end(), "previous-token*") == 1);
+    CHECK(seen.size() == 1 + 3 + 3);
 }

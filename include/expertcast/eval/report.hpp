@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "expertcast/eval/evaluation.hpp"
+#include "expertcast/eval/svg.hpp"
 #include "expertcast/version.hpp"
 
 namespace expertcast {
@@ -106,6 +107,24 @@ inline nlohmann::json metrics_json(const MetricTotals& t) {
             {"brier", m.brier},
             {"nll", m.nll},
             {"pairs", t.pairs}};
+}
+
+/// recall@m against m (m = 1..E) for every predictor: how much of the routing a prefetcher that
+/// loads the forecast's top m experts would have covered.
+inline LineChart recall_chart(const Evaluation& e, ForecastKind kind, const std::string& title) {
+    LineChart chart;
+    chart.title = title;
+    chart.x_label = fmt::format("m: experts loaded per token (of E = {}; k = {})",
+                                e.shape.num_experts, e.shape.top_k);
+    chart.y_label = "recall@m";
+    for (const auto& p : e.predictors) {
+        ChartSeries series{p.name, {}};
+        const auto curve = breakdown(p, kind).recall_curve();
+        for (std::size_t m = 0; m < curve.size(); ++m)
+            series.points.emplace_back(static_cast<double>(m + 1), curve[m]);
+        chart.series.push_back(std::move(series));
+    }
+    return chart;
 }
 
 inline nlohmann::json predictor_entries(const Evaluation& e, ForecastKind kind) {
