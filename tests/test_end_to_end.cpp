@@ -173,6 +173,21 @@ TEST_CASE("evaluation of the real traces matches the independent reference",
             check(find(e, want.predictor).next_layer.total, want);
         for (const Golden& want : golden.next_token)
             check(find(e, want.predictor).next_token.total, want);
+        // Issue 3's bar: expertcast's default mixture beats the best baseline (peer approaches
+        // included) by 0.05 of next-layer recall@k, with brier and nll no worse than its.
+        const PredictorEvaluation* best_baseline = nullptr;
+        for (const auto& p : e.predictors)
+            if (is_baseline(p.name) &&
+                (!best_baseline || p.next_layer.total.mean().recall_at_k >
+                                       best_baseline->next_layer.total.mean().recall_at_k))
+                best_baseline = &p;
+        REQUIRE(best_baseline != nullptr);
+        const PairScore mixture = find(e, "mixture").next_layer.total.mean();
+        const PairScore baseline = best_baseline->next_layer.total.mean();
+        INFO("best baseline " << best_baseline->name);
+        CHECK(mixture.recall_at_k >= baseline.recall_at_k + 0.05);
+        CHECK(mixture.brier <= baseline.brier);
+        CHECK(mixture.nll <= baseline.nll);
         // Per-layer and per-phase cells partition the pairs.
         for (const auto& p : e.predictors) {
             std::size_t by_layer = 0;
