@@ -10,6 +10,7 @@
 #include <numeric>
 #include <vector>
 
+#include "expertcast/eval/registry.hpp"
 #include "expertcast/expertcast.hpp"
 
 namespace {
@@ -52,6 +53,12 @@ Routing make_routing(const ModelShape& s, std::size_t tokens, std::size_t steps)
     }
     return r;
 }
+
+/// The tool's default mixture (members and options from eval/registry.hpp).
+struct DefaultMixture : AnyPredictor {
+    explicit DefaultMixture(const ModelShape& shape)
+        : AnyPredictor(make_predictor("mixture", shape)) {}
+};
 
 template <class P>
 void BM_step(benchmark::State& state) {
@@ -97,6 +104,7 @@ EXPERTCAST_STEP_BENCHMARK(PreviousTokenPredictor);
 EXPERTCAST_STEP_BENCHMARK(MarkovPredictor);
 EXPERTCAST_STEP_BENCHMARK(NGramPredictor);
 EXPERTCAST_STEP_BENCHMARK(FrequencyDecayPredictor);
+EXPERTCAST_STEP_BENCHMARK(DefaultMixture);
 
 }  // namespace
 

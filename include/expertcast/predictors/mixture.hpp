@@ -19,6 +19,7 @@
 #include "expertcast/core/model_shape.hpp"
 #include "expertcast/core/routing.hpp"
 #include "expertcast/detail/contract_checks.hpp"
+#include "expertcast/detail/fast_math.hpp"
 #include "expertcast/detail/pooling.hpp"
 #include "expertcast/predictors/any_predictor.hpp"
 #include "expertcast/version.hpp"
@@ -41,9 +42,10 @@ struct MixtureConfig {
     /// Share of each update pulled back toward the initial weights, so a member that was bad on
     /// one workload can recover on the next (fixed-share).
     float recovery = 0.001f;
-    /// Horizons within the step whose weights are learnt (each costs one forecast per member per
-    /// layer in observe); other within-step horizons use the nearest learnt one. The next-token
-    /// forecast (before the step) always has weights of its own.
+    /// Horizons within the step that have weights of their own; deeper ones share the deepest
+    /// one's. The next-token forecast (before the step) always has its own. A kind's weights
+    /// learn only in steps where that kind was forecast for the layer (observe then recomputes
+    /// the members' forecasts for it, unless it was the last one asked).
     std::uint32_t learned_horizons = 1;
     /// The name the mixture reports (tables, JSON).
     std::string name = "mixture";
@@ -69,7 +71,8 @@ public:
           weights_(std::size_t{shape_.num_moe_layers()} * kinds_ * members_.size(),
                    initial_weight()),
           gradient_(members_.size()),
-          pooled_(shape_.num_experts) {
+          pooled_(shape_.num_experts),
+          asked_(shape_.num_moe_layers(), 0) {
         if (members_.empty()) throw ConfigError("mixture: needs at least one member");
         for (const auto& m : members_)
             if (!(m.shape() == shape_))
@@ -90,6 +93,7 @@ public:
 
     void begin_step(const TokenBatch& batch) {
         tokens_ = batch.size();
+        std::fill(asked_.begin(), asked_.end(), std::uint8_t{0});
         for (auto& m : members_) m.begin_step(batch);
         const std::size_t needed = members_.size() * tokens_ * shape_.num_experts;
         if (scratch_.size() < needed) scratch_.resize(needed);
@@ -100,10 +104,14 @@ public:
         detail::check_observe(shape_, step_tokens(), routing);
         const std::uint32_t l = routing.layer;
         if (!frozen_ && config_.learning_rate > 0.0f) {
-            // Every kind whose forecast for this layer was possible learns from its truth.
-            learn(routing, ForecastTarget::next_token(l));
+            // The weights of a kind of forecast learn from this layer's truth when that kind was
+            // asked for this layer in this step: an engine that only forecasts the next layer
+            // pays for no other kind.
+            const std::uint8_t asked = asked_[l];
+            if (asked & 1u) learn(routing, ForecastTarget::next_token(l));
             for (std::uint32_t h = 1; h <= config_.learned_horizons && h <= l; ++h)
-                learn(routing, ForecastTarget::next_layer(l, h));
+                if (asked & (1u << kind_of(ForecastTarget::next_layer(l, h))))
+                    learn(routing, ForecastTarget::next_layer(l, h));
         }
         for (auto& m : members_) m.observe(routing);
         cached_ = false;
@@ -111,6 +119,7 @@ public:
 
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
         detail::check_forecast(shape_, step_tokens(), target, out);
+        asked_[target.layer] |= static_cast<std::uint8_t>(1u << kind_of(target));
         member_forecasts(target);
         const std::uint32_t E = shape_.num_experts;
         const float* w = weights_.data() + weight_index(target.layer, kind_of(target));
@@ -189,7 +198,7 @@ private:
                 for (std::size_t m = 0; m < M; ++m) {
                     const float* p = member_rows(m) + offset;
                     float loss = 0.0f;
-                    for (const ExpertId e : truth) loss -= std::log(std::max(p[e], 1e-12f));
+                    for (const ExpertId e : truth) loss -= detail::fast_log(std::max(p[e], 1e-12f));
                     w[m] *= std::exp(-eta * loss / static_cast<float>(k));
                     total += w[m];
                 }
@@ -203,8 +212,8 @@ private:
                 const float* p = member_rows(m) + offset;
                 float expected = 0.0f, chosen = 0.0f;
                 for (std::uint32_t e = 0; e < E; ++e)
-                    expected += pooled_[e] * std::log(std::max(p[e], 1e-12f));
-                for (const ExpertId e : truth) chosen += std::log(std::max(p[e], 1e-12f));
+                    expected += pooled_[e] * detail::fast_log(std::max(p[e], 1e-12f));
+                for (const ExpertId e : truth) chosen += detail::fast_log(std::max(p[e], 1e-12f));
                 gradient_[m] = expected - chosen / static_cast<float>(k);
             }
             for (std::size_t m = 0; m < M; ++m) {
@@ -221,7 +230,8 @@ private:
     std::vector<float> weights_;  // layers x kinds x members
     std::vector<float> gradient_;
     std::vector<float> pooled_;
-    std::vector<float> scratch_;  // members x tokens x E: the members' last forecasts
+    std::vector<std::uint8_t> asked_;  // per layer: bit k set when kind k was forecast this step
+    std::vector<float> scratch_;       // members x tokens x E: the members' last forecasts
     std::size_t tokens_ = 0;
     bool cached_ = false;
     ForecastTarget cached_target_;

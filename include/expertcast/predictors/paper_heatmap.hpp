@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -40,7 +41,7 @@ public:
           popularity_(shape_.num_moe_layers(), shape_.num_experts),
           history_(shape_),
           score_(shape_.num_experts),
-          order_(shape_.num_experts),
+          sorted_(shape_.num_experts),
           in_union_(shape_.num_experts) {}
 
     std::string_view name() const noexcept { return "paper-heatmap"; }
@@ -101,15 +102,25 @@ public:
 private:
     static constexpr float outside_share = 0.01f;
 
-    // Marks the n largest entries of `values` (ties to the smaller id) as members of the union.
+    // Marks the n largest entries of `values` (ties to the smaller id) as members of the union:
+    // the n-th largest value by selection (linear time), then one pass in id order.
     void add_top_n(const float* values) noexcept {
         const std::uint32_t E = shape_.num_experts;
-        for (std::uint32_t e = 0; e < E; ++e) order_[e] = e;
-        std::partial_sort(order_.begin(), order_.begin() + top_n_, order_.end(),
-                          [values](std::uint32_t a, std::uint32_t b) {
-                              return values[a] > values[b] || (values[a] == values[b] && a < b);
-                          });
-        for (std::uint32_t i = 0; i < top_n_; ++i) in_union_[order_[i]] = 1;
+        std::copy_n(values, E, sorted_.begin());
+        std::nth_element(sorted_.begin(), sorted_.begin() + (top_n_ - 1), sorted_.end(),
+                         std::greater<float>());
+        const float threshold = sorted_[top_n_ - 1];
+        std::uint32_t above = 0;  // strictly above the threshold: all members
+        for (std::uint32_t e = 0; e < E; ++e) above += values[e] > threshold;
+        std::uint32_t ties = top_n_ - above;  // equal to it: the smallest ids are members
+        for (std::uint32_t e = 0; e < E; ++e) {
+            if (values[e] > threshold) {
+                in_union_[e] = 1;
+            } else if (values[e] == threshold && ties > 0) {
+                in_union_[e] = 1;
+                --ties;
+            }
+        }
     }
 
     // row := (1 - u) score / sum(score) on the union (uniform there if all scores are 0) + u / E.
@@ -133,7 +144,7 @@ private:
     detail::LayerPopularity popularity_;
     detail::SequenceHistory history_;
     std::vector<float> score_;
-    std::vector<std::uint32_t> order_;
+    std::vector<float> sorted_;
     std::vector<std::uint8_t> in_union_;
     bool frozen_ = false;
 };
