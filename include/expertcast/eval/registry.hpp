@@ -20,42 +20,11 @@
 #include "expertcast/predictors/mixture.hpp"
 #include "expertcast/predictors/ngram.hpp"
 #include "expertcast/predictors/paper_heatmap.hpp"
+#include "expertcast/predictors/recipes.hpp"
 #include "expertcast/version.hpp"
 
 namespace expertcast {
 EXPERTCAST_BEGIN_NAMESPACE
-
-/// The options of every single (non-composite) predictor.
-struct PredictorConfigs {
-    PreviousTokenConfig previous_token;
-    MarkovConfig markov;
-    NGramConfig ngram;
-    FrequencyDecayConfig frequency_decay;
-    ActivationMatchConfig activation_match;
-};
-
-/// What the mixture pools, with options of its own, so that the baselines shown beside it keep
-/// theirs. The defaults are what `expertcast tune` chose on the four shared traces by 3-fold
-/// cross-validation over their warm-up halves (README, "How the defaults were chosen").
-struct MixtureOptions {
-    std::vector<std::string> members = {"markov", "ngram", "paper-heatmap", "frequency-decay",
-                                        "previous-token"};
-    PredictorConfigs member_configs = [] {
-        PredictorConfigs c;
-        c.markov.max_distance = 4;
-        c.markov.sharpness = 6.0f;
-        c.ngram.order = 4;
-        c.ngram.sharpness = 2.0f;
-        c.frequency_decay.sequence_half_life_tokens = 16.0f;
-        return c;
-    }();
-    MixtureConfig config = [] {
-        MixtureConfig c;
-        c.pooling = MixtureConfig::Pooling::log_linear;
-        c.learning_rate = 0.1f;
-        return c;
-    }();
-};
 
 /// Every predictor's options; default-constructed means every default.
 struct PredictorOptions : PredictorConfigs {
@@ -85,22 +54,6 @@ inline void check_predictor_name(std::string_view name) {
 }
 
 namespace detail {
-
-inline AnyPredictor make_single_predictor(std::string_view name, const ModelShape& shape,
-                                          const PredictorConfigs& c) {
-    if (name == "uniform") return AnyPredictor(UniformPredictor(shape));
-    if (name == "frequency") return AnyPredictor(FrequencyPredictor(shape));
-    if (name == "previous-token")
-        return AnyPredictor(PreviousTokenPredictor(shape, c.previous_token));
-    if (name == "markov") return AnyPredictor(MarkovPredictor(shape, c.markov));
-    if (name == "ngram") return AnyPredictor(NGramPredictor(shape, c.ngram));
-    if (name == "paper-heatmap") return AnyPredictor(PaperHeatmapPredictor(shape));
-    if (name == "activation-match")
-        return AnyPredictor(ActivationMatchPredictor(shape, c.activation_match));
-    if (name == "frequency-decay")
-        return AnyPredictor(FrequencyDecayPredictor(shape, c.frequency_decay));
-    throw ConfigError("'" + std::string(name) + "' cannot be a member of a mixture");
-}
 
 inline std::string describe_single(std::string_view name, const PredictorConfigs& o) {
     if (name == "previous-token")
@@ -132,12 +85,8 @@ inline std::string describe_single(std::string_view name, const PredictorConfigs
 inline AnyPredictor make_predictor(std::string_view name, const ModelShape& shape,
                                    const PredictorOptions& options = {}) {
     check_predictor_name(name);
-    if (name != "mixture") return detail::make_single_predictor(name, shape, options);
-    std::vector<AnyPredictor> members;
-    for (const auto& member : options.mixture.members)
-        members.push_back(
-            detail::make_single_predictor(member, shape, options.mixture.member_configs));
-    return AnyPredictor(MixturePredictor(shape, std::move(members), options.mixture.config));
+    if (name != "mixture") return make_single_predictor(name, shape, options);
+    return AnyPredictor(make_mixture(shape, options.mixture));
 }
 
 /// The predictor's options as "key=value, ..." (empty for those that have none).
