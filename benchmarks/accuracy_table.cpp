@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
         } else if (a == "--svg-dir" && i + 1 < argc) {
             svg_dir = argv[++i];
         } else if (a.starts_with("-")) {
-            std::fprintf(stderr, "usage: accuracy_table [--per-layer NAME] [--svg-dir DIR] TRACE...\n");
+            std::fprintf(stderr,
+                         "usage: accuracy_table [--per-layer NAME] [--svg-dir DIR] TRACE...\n");
             return 2;
         } else {
             paths.emplace_back(a);
@@ -68,8 +69,8 @@ int main(int argc, char** argv) {
             PredictorOptions options;  // every default, serving horizons up to 4
             EvaluationOptions evaluation;
             evaluation.horizons = {1, 2, 3, 4};
-            for (PredictorConfigs* c : {static_cast<PredictorConfigs*>(&options),
-                                        &options.mixture.member_configs}) {
+            for (PredictorConfigs* c :
+                 {static_cast<PredictorConfigs*>(&options), &options.mixture.member_configs}) {
                 c->markov.max_horizon = std::max(c->markov.max_horizon, 4u);
                 c->ngram.max_horizon = std::max(c->ngram.max_horizon, 4u);
             }
@@ -118,9 +119,10 @@ int main(int argc, char** argv) {
             }
         }
         fmt::print("{}\n{}\n", main_table, horizon_table);
-        fmt::print("{} next-layer recall@k per MoE layer (decoder layer: recall@k; the first MoE "
-                   "layer is not scored)\n\n| MoE ordinal |",
-                   per_layer);
+        fmt::print(
+            "{} next-layer recall@k per MoE layer (decoder layer: recall@k; the first MoE "
+            "layer is not scored)\n\n| MoE ordinal |",
+            per_layer);
         for (const auto& n : names) fmt::print(" {} |", n);
         fmt::print("\n|---|");
         for (std::size_t i = 0; i < names.size(); ++i) fmt::print("---|");
