@@ -112,5 +112,7 @@ bool progress_wanted(bool quiet);
 
 int run_eval(Arguments& args);
 int run_tune(Arguments& args);
+int run_simulate(Arguments& args);
+int run_heatmap(Arguments& args);
 
 }  // namespace expertcast_cli

@@ -56,7 +56,7 @@ inline std::string escape_xml(const std::string& text) {
 // Colour-blind-safe palette (Okabe-Ito), then greys.
 inline const char* series_colour(std::size_t i) {
     static const char* colours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
-                                    "#56B4E9", "#F0E442", "#000000", "#999999", "#666666"};
+                                    "#56B4E9", "#F0E442", "#999999", "#000000", "#666666"};
     return colours[i % (sizeof(colours) / sizeof(colours[0]))];
 }
 
@@ -175,12 +175,25 @@ inline std::string svg_heatmap(const std::string& title, const std::string& row_
                 left + static_cast<int>(c) * cell, top + static_cast<int>(r) * cell, cell, cell,
                 level, level);
         }
+    // Index labels every `step` rows and columns.
+    const std::size_t step =
+        static_cast<std::size_t>(detail::tick_step(static_cast<double>(std::max(rows, cols)), 8));
+    for (std::size_t i = 0; i < std::max(rows, cols); i += std::max<std::size_t>(step, 1)) {
+        if (i < cols)
+            out += fmt::format(
+                "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>\n",
+                left + static_cast<int>(i) * cell + cell / 2, top + size_h + 12, i);
+        if (i < rows)
+            out += fmt::format(
+                "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>\n",
+                left - 4, top + static_cast<int>(i) * cell + cell / 2 + 4, i);
+    }
     out += fmt::format(
         "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n"
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n"
         "<text transform=\"translate(20 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n"
         "</svg>\n",
-        left, top, size_w, size_h, left + size_w / 2, top + size_h + 24, escape_xml(column_label),
+        left, top, size_w, size_h, left + size_w / 2, top + size_h + 28, escape_xml(column_label),
         top + size_h / 2, escape_xml(row_label));
     return out;
 }
