@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "expertcast/core/error.hpp"
+
 namespace expertcast_cli {
 
 using namespace expertcast;
@@ -123,6 +125,20 @@ void ProgressLine::update(std::size_t done, std::size_t total) {
                  total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 100.0);
     if (done == total) std::fprintf(stderr, "\r%70s\r", "");
     std::fflush(stderr);
+}
+
+ReportFile::ReportFile(const std::optional<std::string>& path) : path_(path) {
+    if (!path_) return;
+    out_.open(*path_);
+    if (!out_) throw Error(fmt::format("{}: cannot open for writing", *path_));
+}
+
+void ReportFile::write(const std::string& content) {
+    if (!path_) return;
+    out_ << content;
+    out_.close();
+    if (!out_) throw Error(fmt::format("{}: cannot write the report", *path_));
+    fmt::print("wrote {}\n", *path_);
 }
 
 bool progress_wanted(bool quiet) {

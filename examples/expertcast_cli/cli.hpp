@@ -5,6 +5,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -105,6 +107,19 @@ private:
     bool enabled_;
     std::string what_;
     std::chrono::steady_clock::time_point last_{};
+};
+
+/// An output file named on the command line: opened at once (so a path that cannot be written
+/// fails before a long replay), written at the end. Does nothing without a path.
+class ReportFile {
+public:
+    explicit ReportFile(const std::optional<std::string>& path);
+    /// Writes `content`, closes, says "wrote PATH"; throws expertcast::Error on failure.
+    void write(const std::string& content);
+
+private:
+    std::optional<std::string> path_;
+    std::ofstream out_;
 };
 
 /// True when progress lines should be drawn: stdout and stderr are terminals and not --quiet.

@@ -101,15 +101,7 @@ PredictorOptions serving(PredictorOptions options, std::uint32_t deepest) {
 
 int run_eval(Arguments& args) {
     const EvalCommand c = parse(args);
-    // Open the reports first: a path that cannot be written fails before a long replay.
-    auto open_report = [](const std::optional<std::string>& path, std::ofstream& out) {
-        if (!path) return;
-        out.open(*path);
-        if (!out) throw Error(fmt::format("{}: cannot open for writing", *path));
-    };
-    std::ofstream json_out, svg_out;
-    open_report(c.json_path, json_out);
-    open_report(c.svg_recall_path, svg_out);
+    ReportFile json_report(c.json_path), svg_report(c.svg_recall_path);
     const auto t0 = std::chrono::steady_clock::now();
     const Trace trace = read_trace(c.trace_path, c.read);
     const auto t1 = std::chrono::steady_clock::now();
@@ -157,23 +149,14 @@ int run_eval(Arguments& args) {
         if (c.per_layer) fmt::print("{}\n", format_layer_table(result, kind));
         if (c.per_phase) fmt::print("{}\n", format_phase_table(result, kind));
     }
-    auto finish_report = [](const std::optional<std::string>& path, std::ofstream& out,
-                            const std::string& content) {
-        if (!path) return;
-        out << content;
-        out.close();
-        if (!out) throw Error(fmt::format("{}: cannot write the report", *path));
-        fmt::print("wrote {}\n", *path);
-    };
-    if (c.json_path) finish_report(c.json_path, json_out, evaluation_json(result).dump(1) + "\n");
+    json_report.write(evaluation_json(result).dump(1) + "\n");
     if (c.svg_recall_path) {
         const std::uint32_t h = result.options.horizons.front();
         const std::string title =
             fmt::format("{}: recall@m of the {} forecast",
                         std::filesystem::path(trace.source).filename().string(),
                         h == 1 ? std::string("next-layer") : fmt::format("horizon-{}", h));
-        finish_report(c.svg_recall_path, svg_out,
-                      svg_line_chart(recall_chart(result, ForecastKind::next_layer(0), title)));
+        svg_report.write(svg_line_chart(recall_chart(result, ForecastKind::next_layer(0), title)));
     }
     // Timings vary from run to run; stdout stays identical for identical inputs.
     std::fflush(stdout);

@@ -56,15 +56,12 @@ int run_heatmap(Arguments& args) {
         for (std::uint32_t j = 0; j < E; ++j)
             rows[std::size_t{i} * E + j] = total > 0 ? counts(i, j) / total : 0.0f;
     }
-    std::ofstream out(out_path);
-    out << svg_heatmap(fmt::format("{}: P(expert at layer {} | expert at layer {})",
-                                   std::filesystem::path(trace.source).stem().string(),
-                                   *decoder_layer, trace.shape.moe_layers[*ordinal - 1]),
-                       fmt::format("expert at layer {}", trace.shape.moe_layers[*ordinal - 1]),
-                       fmt::format("expert at layer {}", *decoder_layer), rows, E, E);
-    out.close();
-    if (!out) throw Error(fmt::format("{}: cannot write", out_path));
-    fmt::print("wrote {}\n", out_path);
+    ReportFile out(out_path);
+    out.write(svg_heatmap(fmt::format("{}: P(expert at layer {} | expert at layer {})",
+                                      std::filesystem::path(trace.source).stem().string(),
+                                      *decoder_layer, trace.shape.moe_layers[*ordinal - 1]),
+                          fmt::format("expert at layer {}", trace.shape.moe_layers[*ordinal - 1]),
+                          fmt::format("expert at layer {}", *decoder_layer), rows, E, E));
     return 0;
 }
 

@@ -129,11 +129,7 @@ std::string human_bytes(double bytes) {
 
 int run_simulate(Arguments& args) {
     SimulateCommand c = parse(args);
-    std::ofstream json_out;
-    if (c.json_path) {
-        json_out.open(*c.json_path);
-        if (!json_out) throw Error(fmt::format("{}: cannot open for writing", *c.json_path));
-    }
+    ReportFile json_report(c.json_path);
     const Trace trace = read_trace(c.trace_path, c.read);
 
     // The cost model: expert bytes from --expert-bytes, --model, or the preset the path names.
@@ -237,24 +233,25 @@ int run_simulate(Arguments& args) {
         j["runs"] = std::move(runs);
         // The first run's policies at top level, the shape the issue documents.
         j["policies"] = j["runs"].front()["policies"];
-        json_out << j.dump(1) << "\n";
-        json_out.close();
-        if (!json_out) throw Error(fmt::format("{}: cannot write the report", *c.json_path));
-        fmt::print("wrote {}\n", *c.json_path);
+        json_report.write(j.dump(1) + "\n");
     }
     if (c.svg_prefix && c.simulation.slots.size() > 1) {
         const std::string name = std::filesystem::path(trace.source).stem().string();
         for (const bool hit : {true, false}) {
             LineChart chart;
             chart.title = fmt::format("{}: {} against cache size (B = {})", name,
-                                      hit ? "hit rate" : "stall per scored token-layer (ms)",
+                                      hit ? "hit rate" : "stall per scored step and layer (ms)",
                                       c.batches.front());
             chart.x_label =
                 fmt::format("C: expert slots per layer (of E = {})", trace.shape.num_experts);
             chart.y_label = hit ? "hit rate" : "stall (ms)";
             chart.y_max = 0;
             for (const auto& policy : c.policies) {
-                ChartSeries s{policy, {}};
+                // On-demand policies dashed, prefetch policies solid.
+                ChartSeries s{
+                    policy,
+                    {},
+                    policy == "lru" || policy == "lfu" || policy == "static" || policy == "belady"};
                 for (const auto& r : all) {
                     if (r.policy != policy || r.batch != c.batches.front()) continue;
                     const double y =
@@ -265,9 +262,8 @@ int run_simulate(Arguments& args) {
                 chart.series.push_back(std::move(s));
             }
             chart.y_max = hit ? 1.0 : chart.y_max * 1.05;
-            const std::string file = *c.svg_prefix + (hit ? "_hit_rate.svg" : "_stall.svg");
-            std::ofstream(file) << svg_line_chart(chart);
-            fmt::print("wrote {}\n", file);
+            ReportFile(*c.svg_prefix + (hit ? "_hit_rate.svg" : "_stall.svg"))
+                .write(svg_line_chart(chart));
         }
     }
     return 0;

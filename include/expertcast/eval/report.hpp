@@ -118,7 +118,7 @@ inline LineChart recall_chart(const Evaluation& e, ForecastKind kind, const std:
                                 e.shape.num_experts, e.shape.top_k);
     chart.y_label = "recall@m";
     for (const auto& p : e.predictors) {
-        ChartSeries series{p.name, {}};
+        ChartSeries series{p.name, {}, false};
         const auto curve = breakdown(p, kind).recall_curve();
         for (std::size_t m = 0; m < curve.size(); ++m)
             series.points.emplace_back(static_cast<double>(m + 1), curve[m]);

@@ -20,6 +20,7 @@ EXPERTCAST_BEGIN_NAMESPACE
 struct ChartSeries {
     std::string name;
     std::vector<std::pair<double, double>> points;  ///< (x, y), drawn in order
+    bool dashed = false;
 };
 
 struct LineChart {
@@ -53,10 +54,11 @@ inline std::string escape_xml(const std::string& text) {
     return out;
 }
 
-// Colour-blind-safe palette (Okabe-Ito), then greys.
+// Colour-blind-safe palettes (Okabe-Ito, then Tol's muted), black last.
 inline const char* series_colour(std::size_t i) {
-    static const char* colours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
-                                    "#56B4E9", "#F0E442", "#999999", "#000000", "#666666"};
+    static const char* colours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
+                                    "#E69F00", "#56B4E9", "#F0E442", "#882255",
+                                    "#44AA99", "#999933", "#999999", "#000000"};
     return colours[i % (sizeof(colours) / sizeof(colours[0]))];
 }
 
@@ -133,15 +135,17 @@ inline std::string svg_line_chart(const LineChart& chart, int width = 720, int h
         const ChartSeries& s = chart.series[i];
         std::string points;
         for (const auto& [x, y] : s.points) points += fmt::format("{:.1f},{:.1f} ", px(x), py(y));
+        const char* dash = s.dashed ? " stroke-dasharray=\"6 3\"" : "";
         out += fmt::format(
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            detail::series_colour(i), points);
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{} points=\"{}\"/>\n",
+            detail::series_colour(i), dash, points);
         const double ly = top + 10 + 18 * static_cast<double>(i);
         out += fmt::format(
-            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" stroke-width=\"3\"/>"
+            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" "
+            "stroke-width=\"3\"{7}/>"
             "<text x=\"{4}\" y=\"{5}\">{6}</text>\n",
             left + plot_w + 14, ly, left + plot_w + 38, detail::series_colour(i),
-            left + plot_w + 44, ly + 4, escape_xml(s.name));
+            left + plot_w + 44, ly + 4, escape_xml(s.name), dash);
     }
     out += "</svg>\n";
     return out;
