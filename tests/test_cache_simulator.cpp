@@ -90,7 +90,7 @@ CachePolicy prefetch(std::string name, std::size_t predictor) {
 }
 
 const PolicyResult& result(const std::vector<PolicyResult>& results, std::string_view policy,
-                         std::uint32_t slots) {
+                           std::uint32_t slots) {
     for (const PolicyResult& r : results)
         if (r.policy == policy && r.slots == slots) return r;
     throw std::logic_error(fmt::format("no result for {} at C = {}", policy, slots));
@@ -148,11 +148,11 @@ Trace four_requests() {
 TEST_CASE("simulator: lru, lfu and belady evict differently", "[prefetch]") {
     // E = 4, k = 1, one MoE layer, one request of 7 decode steps needing 0 0 1 2 0 1 2.
     // A load: 2 bytes at 2 bytes/s = 1 s; 0.5 s of compute per cell.
-    const Trace trace = hand_trace(ModelShape{4, 1, {0}},
-                                   {{std::nullopt,
-                                     {D({0}), D({0}), D({1}), D({2}), D({0}), D({1}), D({2})}}});
-    CacheSimulator sim(trace, options(0.0, 1, {1, 2}, CostModel{2.0, 2.0, 0.5}),
-                       {lru, lfu, belady}, {});
+    const Trace trace =
+        hand_trace(ModelShape{4, 1, {0}},
+                   {{std::nullopt, {D({0}), D({0}), D({1}), D({2}), D({0}), D({1}), D({2})}}});
+    CacheSimulator sim(trace, options(0.0, 1, {1, 2}, CostModel{2.0, 2.0, 0.5}), {lru, lfu, belady},
+                       {});
     const auto results = sim.run();
     // Results in policy order, cache sizes inner.
     REQUIRE(results.size() == 6);
@@ -205,24 +205,24 @@ TEST_CASE("simulator: lfu breaks a tie in use counts by recency", "[prefetch]") 
     //   step 3: 0 hits (uses 0:2, last 3); step 4: 2 misses, 0 and 1 both used twice: the least
     //   recent, 1, goes -> {0, 2}; steps 5, 6: 0 hits. Hits 2, 3, 5, 6; misses 0, 1, 4.
     // (Evicting 0 instead would make step 5 a miss.)
-    const Trace trace = hand_trace(ModelShape{4, 1, {0}},
-                                   {{std::nullopt,
-                                     {D({0}), D({1}), D({1}), D({0}), D({2}), D({0}), D({0})}}});
+    const Trace trace =
+        hand_trace(ModelShape{4, 1, {0}},
+                   {{std::nullopt, {D({0}), D({1}), D({1}), D({0}), D({2}), D({0}), D({0})}}});
     CacheSimulator sim(trace, options(0.0, 1, {2}, CostModel{1.0, 1.0, 0.5}), {lfu}, {});
     const auto results = sim.run();
     REQUIRE(results.size() == 1);
     check(results[0], {7, 4, 3, 0, 0, 3.0, 3.5});
 }
 
-TEST_CASE("simulator: the needed set is the union of a step's tokens; misses stream when every "
-          "resident is needed",
-          "[prefetch]") {
+TEST_CASE(
+    "simulator: the needed set is the union of a step's tokens; misses stream when every "
+    "resident is needed",
+    "[prefetch]") {
     // E = 4, k = 2, one MoE layer. One request: a prefill of two tokens ({0,1}, {1,2}) and three
     // decode tokens {2,3}, {3,2}, {0,3}. Steps: N0 = {0,1,2} (3 distinct, not 4), N1 = {2,3},
     // N2 = {2,3}, N3 = {0,3}. 9 needed in all; 1 s per load.
-    const Trace trace = hand_trace(
-        ModelShape{4, 2, {0}},
-        {{2, {P({0, 1}), P({1, 2}), D({2, 3}), D({3, 2}), D({0, 3})}}});
+    const Trace trace = hand_trace(ModelShape{4, 2, {0}},
+                                   {{2, {P({0, 1}), P({1, 2}), D({2, 3}), D({3, 2}), D({0, 3})}}});
     CacheSimulator sim(trace, options(0.0, 1, {1, 2}, CostModel{1.0, 1.0, 0.5}), {lru}, {});
     const auto results = sim.run();
     // C = 2 (lru):
@@ -247,12 +247,10 @@ TEST_CASE("simulator: static pins the experts the warm-up needed most and never 
     //       layer 0: {3}, {1}, {1}     -> cells needing 3: 1 (one cell, three tokens), 1: 2
     //       layer 1: {0,2}, {0}, {3}   -> 0: 2, 2: 1, 3: 1, 1: 0
     //   request 1 (scored): decode (2, 3), (1, 0), (2, 3), (1, 0): steps 3-6.
-    const Trace trace = hand_trace(
-        ModelShape{4, 1, {0, 1}},
-        {{3, {P({3, 2}), P({3, 2}), P({3, 0}), D({1, 0}), D({1, 3})}},
-         {std::nullopt, {D({2, 3}), D({1, 0}), D({2, 3}), D({1, 0})}}});
-    CacheSimulator sim(trace, options(0.5, 1, {1, 2}, CostModel{1.0, 1.0, 0.5}), {pinned, lru},
-                       {});
+    const Trace trace = hand_trace(ModelShape{4, 1, {0, 1}},
+                                   {{3, {P({3, 2}), P({3, 2}), P({3, 0}), D({1, 0}), D({1, 3})}},
+                                    {std::nullopt, {D({2, 3}), D({1, 0}), D({2, 3}), D({1, 0})}}});
+    CacheSimulator sim(trace, options(0.5, 1, {1, 2}, CostModel{1.0, 1.0, 0.5}), {pinned, lru}, {});
     const auto results = sim.run();
     // Scored: steps 3-6, 2 layers: 8 cells of one expert each, compute 8 x 0.5 = 4 s.
     // static, C = 1: layer 0 pins 1 (2 cells, over 3's 1 cell), layer 1 pins 0.
@@ -283,9 +281,8 @@ TEST_CASE("simulator: previous-token prefetching loads the expert the sequence j
     // Previous-token forecast (u = 0.01, k = 1): 0.99 + 0.0025 = 0.9925 on the expert the
     // sequence's previous token picked (the last prefill token for a prefill), 0.0025 elsewhere;
     // uniform 0.25 without history. Batch forecast q = 1 - prod_t (1 - p_t).
-    const Trace trace = hand_trace(
-        ModelShape{4, 1, {0, 1}},
-        {{2, {P({0, 1}), P({0, 2}), D({0, 2}), D({0, 3}), D({0, 1})}}});
+    const Trace trace = hand_trace(ModelShape{4, 1, {0, 1}},
+                                   {{2, {P({0, 1}), P({0, 2}), D({0, 2}), D({0, 3}), D({0, 1})}}});
     std::vector<AnyPredictor> predictors;
     predictors.emplace_back(PreviousTokenPredictor(trace.shape));
     CacheSimulator sim(trace, options(0.0, 1, {1, 2}, CostModel{1.0, 1.0, 1.0}),
@@ -331,10 +328,9 @@ TEST_CASE("simulator: frequency prefetching, wasted prefetches and speedup", "[p
     // 2 bytes at 2 bytes/s: 1 s per load; layer_compute_s = 1: budget 1 load, partial 0.
     // Frequency forecast for a layer: (c_e + 1) / (C + 4), c_e the tokens that picked e there in
     // the steps observed so far; for one token q = p.
-    const Trace trace = hand_trace(ModelShape{4, 1, {0, 1}},
-                                   {{std::nullopt,
-                                     {D({0, 1}), D({0, 2}), D({1, 1}), D({2, 2}), D({0, 3}),
-                                      D({0, 2})}}});
+    const Trace trace = hand_trace(
+        ModelShape{4, 1, {0, 1}},
+        {{std::nullopt, {D({0, 1}), D({0, 2}), D({1, 1}), D({2, 2}), D({0, 3}), D({0, 2})}}});
     std::vector<AnyPredictor> predictors;
     predictors.emplace_back(FrequencyPredictor(trace.shape));
     CacheSimulator sim(trace, options(0.0, 1, {1, 2}, CostModel{2.0, 2.0, 1.0}),
@@ -399,9 +395,8 @@ TEST_CASE("simulator: a partial load is issued for a likely expert and stalls fo
     // (layer 0 {0,1}, layer 1 {2,3}), then one decode (layer 0 {0,1}, layer 1 {2,3}).
     // 1 s per load, layer_compute_s = 1.5: budget 1 load, partial 0.5: a second load is issued
     // when q > 0.5, and then the layer stalls 2 x 1 - 1.5 = 0.5 s.
-    const Trace trace = hand_trace(
-        ModelShape{4, 2, {0, 1}},
-        {{2, {P({0, 1, 0, 1}), P({0, 1, 2, 3}), D({0, 1, 2, 3})}}});
+    const Trace trace = hand_trace(ModelShape{4, 2, {0, 1}},
+                                   {{2, {P({0, 1, 0, 1}), P({0, 1, 2, 3}), D({0, 1, 2, 3})}}});
     std::vector<AnyPredictor> predictors;
     predictors.emplace_back(PreviousTokenPredictor(trace.shape));
     CacheSimulator sim(trace, options(0.0, 1, {2}, CostModel{1.0, 1.0, 1.5}),

@@ -52,8 +52,7 @@ TEST_CASE("planner: free slots are filled by the likeliest candidates in order",
     CHECK(actions[2].probability == 0.2f);
 }
 
-TEST_CASE("planner: free slots go first, then the least likely resident is evicted",
-          "[prefetch]") {
+TEST_CASE("planner: free slots go first, then the least likely resident is evicted", "[prefetch]") {
     // E = 5; slot 0 holds expert 2, slot 1 is free, slot 2 holds expert 0.
     PrefetchPlanner planner(5, 3);
     const std::vector<float> needed{0.5f, 0.6f, 0.1f, 0.8f, 0.05f};
@@ -98,8 +97,7 @@ TEST_CASE("planner: budget.loads caps the number of loads", "[prefetch]") {
     const std::vector<float> needed{0.9f, 0.8f, 0.7f, 0.6f};
     const std::vector<ExpertId> slots(4, free_slot);
     // loads = 2, partial = 0: the third candidate would need 0.7 > 1 - 0 = 1: no.
-    CHECK(describe(planner.plan(needed, slots, PrefetchBudget::slots(2))) ==
-          "0@0(free) 1@1(free)");
+    CHECK(describe(planner.plan(needed, slots, PrefetchBudget::slots(2))) == "0@0(free) 1@1(free)");
     // loads = 0: nothing, as 0.9 > 1 is false.
     CHECK(planner.plan(needed, slots, PrefetchBudget::slots(0)).empty());
     // Enough budget: limited by the candidates (all four placed).
@@ -179,8 +177,7 @@ TEST_CASE("planner: residency is recomputed on every call", "[prefetch]") {
     CHECK(describe(planner.plan(needed, with_zero, PrefetchBudget::slots(2))) == "1@1(free)");
     // Same planner, both slots free now: 0 is a candidate again (likeliest first).
     const std::vector<ExpertId> empty(2, free_slot);
-    CHECK(describe(planner.plan(needed, empty, PrefetchBudget::slots(2))) ==
-          "0@0(free) 1@1(free)");
+    CHECK(describe(planner.plan(needed, empty, PrefetchBudget::slots(2))) == "0@0(free) 1@1(free)");
     // Fewer slots than planned for are fine.
     const std::vector<ExpertId> one{2};
     CHECK(describe(planner.plan(needed, one, PrefetchBudget::slots(2))) == "0@0(over 2)");
