@@ -51,7 +51,8 @@ inline PairScore score_forecast(std::span<const float> p, std::span<const Expert
     PairScore s;
     double brier = 0;
     for (std::size_t e = 0; e < E; ++e) {
-        const double q = inclusion_probability(p[e], static_cast<std::uint32_t>(k));
+        const auto q =
+            static_cast<double>(inclusion_probability(p[e], static_cast<std::uint32_t>(k)));
         brier += q * q;  // the chosen experts are corrected below
     }
     std::size_t in_k = 0, in_2k = 0;
@@ -62,8 +63,8 @@ inline PairScore score_forecast(std::span<const float> p, std::span<const Expert
         in_k += rank < k;
         in_2k += rank < m2;
         if (rank == 0) s.hit_at_1 = 1;
-        const double q =
-            inclusion_probability(p[static_cast<std::size_t>(e)], static_cast<std::uint32_t>(k));
+        const auto q = static_cast<double>(
+            inclusion_probability(p[static_cast<std::size_t>(e)], static_cast<std::uint32_t>(k)));
         brier += (q - 1) * (q - 1) - q * q;
         s.nll -= std::log(std::max(static_cast<double>(p[static_cast<std::size_t>(e)]), 1e-12));
     }
