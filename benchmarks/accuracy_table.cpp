@@ -66,15 +66,10 @@ int main(int argc, char** argv) {
         for (const auto& path : paths) {
             const Trace trace = read_trace(path);
             const std::string name = trace_name(trace, path);
-            PredictorOptions options;  // every default, serving horizons up to 4
+            // Every default, made to serve horizons up to 4.
+            const PredictorOptions options = serving_horizons(PredictorOptions{}, 4);
             EvaluationOptions evaluation;
             evaluation.horizons = {1, 2, 3, 4};
-            for (PredictorConfigs* c :
-                 {static_cast<PredictorConfigs*>(&options), &options.mixture.member_configs}) {
-                c->markov.max_horizon = std::max(c->markov.max_horizon, 4u);
-                c->ngram.max_horizon = std::max(c->ngram.max_horizon, 4u);
-            }
-            options.mixture.config.learned_horizons = 4;
             std::vector<AnyPredictor> predictors;
             for (auto p : predictor_names)
                 predictors.push_back(make_predictor(p, trace.shape, options));

@@ -84,19 +84,6 @@ EvalCommand parse(Arguments& args) {
     return c;
 }
 
-// Predictors keep enough of the step to serve the deepest horizon asked for, and the mixture
-// learns weights for every horizon scored.
-PredictorOptions serving(PredictorOptions options, std::uint32_t deepest) {
-    for (PredictorConfigs* configs :
-         {static_cast<PredictorConfigs*>(&options), &options.mixture.member_configs}) {
-        configs->markov.max_horizon = std::max(configs->markov.max_horizon, deepest);
-        configs->ngram.max_horizon = std::max(configs->ngram.max_horizon, deepest);
-    }
-    options.mixture.config.learned_horizons =
-        std::max(options.mixture.config.learned_horizons, deepest);
-    return options;
-}
-
 }  // namespace
 
 int run_eval(Arguments& args) {
@@ -114,9 +101,9 @@ int run_eval(Arguments& args) {
             fmt::format("--warmup {}: all {} requests would be warm-up and none evaluated",
                         c.evaluation.replay.warmup_fraction, trace.requests.size()));
 
-    const PredictorOptions options =
-        serving(c.predictor_options,
-                *std::max_element(c.evaluation.horizons.begin(), c.evaluation.horizons.end()));
+    const PredictorOptions options = serving_horizons(
+        c.predictor_options,
+        *std::max_element(c.evaluation.horizons.begin(), c.evaluation.horizons.end()));
     std::vector<AnyPredictor> predictors;
     for (const auto& name : c.predictors)
         predictors.push_back(make_predictor(name, trace.shape, options));

@@ -3,6 +3,7 @@
 // in one place so that reports can state exactly what was run.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <string_view>
@@ -30,6 +31,19 @@ EXPERTCAST_BEGIN_NAMESPACE
 struct PredictorOptions : PredictorConfigs {
     MixtureOptions mixture;
 };
+
+/// `options` made to serve forecasts up to `deepest` layers ahead: Markov and the n-gram keep that
+/// many layers of the step, and the mixture learns weights for every horizon up to it.
+inline PredictorOptions serving_horizons(PredictorOptions options, std::uint32_t deepest) {
+    for (PredictorConfigs* configs :
+         {static_cast<PredictorConfigs*>(&options), &options.mixture.member_configs}) {
+        configs->markov.max_horizon = std::max(configs->markov.max_horizon, deepest);
+        configs->ngram.max_horizon = std::max(configs->ngram.max_horizon, deepest);
+    }
+    options.mixture.config.learned_horizons =
+        std::max(options.mixture.config.learned_horizons, deepest);
+    return options;
+}
 
 /// Names of the predictors the tools know: baselines and peer approaches first, then expertcast's.
 inline constexpr std::array<std::string_view, 9> predictor_names = {
