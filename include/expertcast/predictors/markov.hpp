@@ -20,6 +20,7 @@
 #include "expertcast/detail/arena.hpp"
 #include "expertcast/detail/contract_checks.hpp"
 #include "expertcast/detail/counts.hpp"
+#include "expertcast/detail/fast_math.hpp"
 #include "expertcast/detail/pooling.hpp"
 #include "expertcast/detail/step_context.hpp"
 #include "expertcast/version.hpp"
@@ -167,11 +168,15 @@ private:
                 const std::size_t r = row_index(d, l - d, static_cast<std::uint32_t>(i));
                 const float inv = 1.0f / (row_totals_[r] + a);
                 const float* T = transitions_.data() + r * E;
-                for (std::uint32_t e = 0; e < E; ++e) next_[e] = (T[e] + a * prior_[e]) * inv;
+                const float* prior = prior_.data();
+                float* out = row.data();
+                // One pass per row: the smoothed row is never stored.
                 if (g > 0.0f)
-                    detail::log_pool_add(row.data(), next_.data(), E, weight);
+                    for (std::uint32_t e = 0; e < E; ++e)
+                        out[e] += weight * detail::fast_log((T[e] + a * prior[e]) * inv);
                 else
-                    for (std::uint32_t e = 0; e < E; ++e) row[e] += weight * next_[e];
+                    for (std::uint32_t e = 0; e < E; ++e)
+                        out[e] += weight * ((T[e] + a * prior[e]) * inv);
             }
         }
         if (g > 0.0f) detail::log_pool_finish(row.data(), E);

@@ -97,6 +97,7 @@ public:
         for (auto& m : members_) m.begin_step(batch);
         const std::size_t needed = members_.size() * tokens_ * shape_.num_experts;
         if (scratch_.size() < needed) scratch_.resize(needed);
+        if (log_linear() && logs_.size() < needed) logs_.resize(needed);
         cached_ = false;
     }
 
@@ -146,8 +147,16 @@ private:
     std::size_t weight_index(std::uint32_t layer, std::uint32_t kind) const noexcept {
         return (std::size_t{layer} * kinds_ + kind) * members_.size();
     }
+    bool log_linear() const noexcept {
+        return config_.pooling == MixtureConfig::Pooling::log_linear;
+    }
     float* member_rows(std::size_t m) noexcept {
         return scratch_.data() + m * tokens_ * shape_.num_experts;
+    }
+    // log of member_rows(m), kept beside it with log-linear pooling: pooling and learning read
+    // every member's logarithms, once per forecast and again per update.
+    float* member_logs(std::size_t m) noexcept {
+        return logs_.data() + m * tokens_ * shape_.num_experts;
     }
 
     // Fills the scratch with every member's forecast for `target`, unless it already holds it.
@@ -156,8 +165,13 @@ private:
             cached_target_.horizon == target.horizon)
             return;
         const std::size_t n = tokens_ * shape_.num_experts;
-        for (std::size_t m = 0; m < members_.size(); ++m)
+        for (std::size_t m = 0; m < members_.size(); ++m) {
             members_[m].forecast(target, {member_rows(m), n});
+            if (!log_linear()) continue;
+            const float* p = member_rows(m);
+            float* log_p = member_logs(m);
+            for (std::size_t i = 0; i < n; ++i) log_p[i] = detail::fast_log(p[i]);
+        }
         cached_ = true;
         cached_target_ = target;
     }
@@ -174,8 +188,10 @@ private:
             return;
         }
         std::fill_n(row, E, 0.0f);
-        for (std::size_t m = 0; m < members_.size(); ++m)
-            detail::log_pool_add(row, member_rows(m) + offset, E, w[m]);
+        for (std::size_t m = 0; m < members_.size(); ++m) {
+            const float* log_p = member_logs(m) + offset;
+            for (std::uint32_t e = 0; e < E; ++e) row[e] += w[m] * log_p[e];
+        }
         detail::log_pool_finish(row, E);
     }
 
@@ -207,13 +223,15 @@ private:
             }
             // Log-linear: dL/dw_m = -(1/k) sum_{e in S} log p_m(e) + sum_e p(e) log p_m(e),
             // with p the pooled forecast; exponentiated gradient keeps w >= 0.
+            // log max(p, 1e-12) = max(log p, log 1e-12): the logarithm is increasing.
+            const float floor = detail::fast_log(1e-12f);
             pool(w, t, pooled_.data());
             for (std::size_t m = 0; m < M; ++m) {
-                const float* p = member_rows(m) + offset;
+                const float* log_p = member_logs(m) + offset;
                 float expected = 0.0f, chosen = 0.0f;
                 for (std::uint32_t e = 0; e < E; ++e)
-                    expected += pooled_[e] * detail::fast_log(std::max(p[e], 1e-12f));
-                for (const ExpertId e : truth) chosen += detail::fast_log(std::max(p[e], 1e-12f));
+                    expected += pooled_[e] * std::max(log_p[e], floor);
+                for (const ExpertId e : truth) chosen += std::max(log_p[e], floor);
                 gradient_[m] = expected - chosen / static_cast<float>(k);
             }
             for (std::size_t m = 0; m < M; ++m) {
@@ -232,6 +250,7 @@ private:
     std::vector<float> pooled_;
     std::vector<std::uint8_t> asked_;  // per layer: bit k set when kind k was forecast this step
     std::vector<float> scratch_;       // members x tokens x E: the members' last forecasts
+    std::vector<float> logs_;          // their logarithms (log-linear pooling only)
     std::size_t tokens_ = 0;
     bool cached_ = false;
     ForecastTarget cached_target_;
