@@ -91,7 +91,7 @@ bool parse_predictor_flag(std::string_view a, Arguments& args, PredictorOptions&
     } else if (a == "--mixture-learning-rate") {
         o.mixture.config.learning_rate = parse_number<float>(a, args.value(a));
     } else if (a == "--mixture-members") {
-        o.mixture.members = split_list(args.value(a));
+        o.mixture.members = split_list(a, args.value(a));
         if (o.mixture.members.empty()) throw UsageError(fmt::format("{}: the list is empty", a));
         for (const auto& m : o.mixture.members) {
             check_predictor_name(m);

@@ -71,16 +71,28 @@ inline bool parse_switch(std::string_view flag, std::string_view text) {
     throw UsageError(fmt::format("{}: expected on or off, got '{}'", flag, text));
 }
 
-inline std::vector<std::string> split_list(std::string_view text) {
+/// The comma-separated items of `flag`'s value; an empty list or an empty item is an error.
+inline std::vector<std::string> split_list(std::string_view flag, std::string_view text) {
     std::vector<std::string> items;
     std::size_t start = 0;
     while (start <= text.size()) {
         const std::size_t comma = text.find(',', start);
         const std::size_t stop = comma == std::string_view::npos ? text.size() : comma;
-        if (stop > start) items.emplace_back(text.substr(start, stop - start));
+        if (stop == start)
+            throw UsageError(text.empty() ? fmt::format("{}: the list is empty", flag)
+                                          : fmt::format("{}: empty item in '{}'", flag, text));
+        items.emplace_back(text.substr(start, stop - start));
         start = stop + 1;
     }
     return items;
+}
+
+/// A warm-up fraction: in [0, 1) (1 would leave nothing to evaluate).
+inline double parse_fraction(std::string_view flag, std::string_view text) {
+    const auto value = parse_number<double>(flag, text);
+    if (!(value >= 0.0 && value < 1.0))
+        throw UsageError(fmt::format("{}: must be in [0, 1), got {}", flag, text));
+    return value;
 }
 
 /// --num-experts, --top-k, --meta. Returns false when `flag` is not one of them.

@@ -46,20 +46,18 @@ EvalCommand parse(Arguments& args) {
         if (parse_trace_flag(a, args, c.read) || parse_predictor_flag(a, args, c.predictor_options))
             continue;
         if (a == "--predictors") {
-            c.predictors = split_list(args.value(a));
-            if (c.predictors.empty()) throw UsageError("--predictors: the list is empty");
+            c.predictors = split_list(a, args.value(a));
             for (auto name = c.predictors.begin(); name != c.predictors.end(); ++name) {
                 check_predictor_name(*name);
                 if (std::find(c.predictors.begin(), name, *name) != name)
                     throw UsageError(fmt::format("--predictors: '{}' is listed twice", *name));
             }
         } else if (a == "--warmup") {
-            c.evaluation.replay.warmup_fraction = parse_number<double>(a, args.value(a));
+            c.evaluation.replay.warmup_fraction = parse_fraction(a, args.value(a));
         } else if (a == "--horizon" || a == "--horizons") {
             c.evaluation.horizons.clear();
-            for (const auto& h : split_list(args.value(a)))
-                c.evaluation.horizons.push_back(parse_number<std::uint32_t>(a, h));
-            if (c.evaluation.horizons.empty()) throw UsageError(fmt::format("{}: empty list", a));
+            for (const auto& h : split_list(a, args.value(a)))
+                c.evaluation.horizons.push_back(parse_positive(a, h));
         } else if (a == "--no-next-token") {
             c.evaluation.next_token = false;
         } else if (a == "--per-layer") {
@@ -92,6 +90,12 @@ int run_eval(Arguments& args) {
     const auto t0 = std::chrono::steady_clock::now();
     const Trace trace = read_trace(c.trace_path, c.read);
     const auto t1 = std::chrono::steady_clock::now();
+    for (const std::uint32_t h : c.evaluation.horizons)
+        if (h >= trace.shape.num_moe_layers())
+            throw UsageError(fmt::format(
+                "--horizons: {} is too deep for {} MoE layers (a horizon h needs a layer h "
+                "MoE layers earlier; at most {})",
+                h, trace.shape.num_moe_layers(), trace.shape.num_moe_layers() - 1));
     c.evaluation.validate(trace.shape);
 
     const std::size_t warmup =

@@ -3,11 +3,13 @@
 // per policy, hit rate, bytes moved, wasted prefetch bytes, stall time and speedup over lru.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -32,6 +34,36 @@ const std::vector<std::string> default_policies = {
     "lru",           "lfu",    "static",          "belady", "frequency", "previous-token",
     "paper-heatmap", "markov", "frequency-decay", "ngram",  "mixture"};
 
+const std::vector<std::string> on_demand_policies = {"lru", "lfu", "static", "belady"};
+
+bool on_demand(std::string_view name) {
+    return std::find(on_demand_policies.begin(), on_demand_policies.end(), name) !=
+           on_demand_policies.end();
+}
+
+void check_policy_names(const std::vector<std::string>& names) {
+    for (auto name = names.begin(); name != names.end(); ++name) {
+        if (std::find(names.begin(), name, *name) != name)
+            throw UsageError(fmt::format("--policies: '{}' is listed twice", *name));
+        if (on_demand(*name) || std::find(predictor_names.begin(), predictor_names.end(), *name) !=
+                                    predictor_names.end())
+            continue;
+        std::string known;
+        for (const auto& p : on_demand_policies) known += (known.empty() ? "" : ", ") + p;
+        for (const auto p : predictor_names) known += ", " + std::string(p);
+        throw UsageError(fmt::format("--policies: unknown policy '{}' (known: {})", *name, known));
+    }
+}
+
+/// A number that must be positive (or, with `zero_ok`, non-negative).
+double parse_amount(std::string_view flag, std::string_view text, bool zero_ok = false) {
+    const auto value = parse_number<double>(flag, text);
+    if (!std::isfinite(value) || value < 0 || (value == 0 && !zero_ok))
+        throw UsageError(fmt::format("{}: must be {}, got {}", flag,
+                                     zero_ok ? "zero or more" : "positive", text));
+    return value;
+}
+
 struct SimulateCommand {
     std::string trace_path;
     TraceReadOptions read;
@@ -52,16 +84,16 @@ SimulateCommand parse(Arguments& args) {
         if (parse_trace_flag(a, args, c.read) || parse_predictor_flag(a, args, c.predictor_options))
             continue;
         if (a == "--slots") {
-            for (const auto& v : split_list(args.value(a)))
+            c.simulation.slots.clear();
+            for (const auto& v : split_list(a, args.value(a)))
                 c.simulation.slots.push_back(parse_positive(a, v));
         } else if (a == "--batch") {
             c.batches.clear();
-            for (const auto& v : split_list(args.value(a)))
+            for (const auto& v : split_list(a, args.value(a)))
                 c.batches.push_back(parse_positive(a, v));
-            if (c.batches.empty()) throw UsageError("--batch: empty list");
         } else if (a == "--policies") {
-            c.policies = split_list(args.value(a));
-            if (c.policies.empty()) throw UsageError("--policies: the list is empty");
+            c.policies = split_list(a, args.value(a));
+            check_policy_names(c.policies);
         } else if (a == "--model") {
             c.model = std::string(args.value(a));
             if (!find_model_preset(*c.model)) {
@@ -71,13 +103,13 @@ SimulateCommand parse(Arguments& args) {
                 throw UsageError(fmt::format("--model: unknown '{}' (known: {})", *c.model, known));
             }
         } else if (a == "--expert-bytes") {
-            c.expert_bytes = parse_number<double>(a, args.value(a));
+            c.expert_bytes = parse_amount(a, args.value(a));
         } else if (a == "--bandwidth") {
-            c.simulation.cost.bandwidth = parse_number<double>(a, args.value(a));
+            c.simulation.cost.bandwidth = parse_amount(a, args.value(a));
         } else if (a == "--layer-compute-ms") {
-            c.simulation.cost.layer_compute_s = parse_number<double>(a, args.value(a)) * 1e-3;
+            c.simulation.cost.layer_compute_s = parse_amount(a, args.value(a), true) * 1e-3;
         } else if (a == "--warmup") {
-            c.simulation.replay.warmup_fraction = parse_number<double>(a, args.value(a));
+            c.simulation.replay.warmup_fraction = parse_fraction(a, args.value(a));
         } else if (a == "--json") {
             c.json_path = std::string(args.value(a));
         } else if (a == "--svg-prefix") {
@@ -91,6 +123,8 @@ SimulateCommand parse(Arguments& args) {
         }
     }
     if (c.trace_path.empty()) throw UsageError("simulate needs a TRACE");
+    if (c.svg_prefix && c.simulation.slots.size() < 2)
+        throw UsageError("--svg-prefix: the curves need several cache sizes (--slots C1,C2,...)");
     return c;
 }
 
@@ -100,8 +134,6 @@ std::vector<CachePolicy> make_policies(const std::vector<std::string>& names,
                                        std::vector<AnyPredictor>& predictors) {
     std::vector<CachePolicy> policies;
     for (const auto& name : names) {
-        if (std::count(names.begin(), names.end(), name) > 1)
-            throw UsageError(fmt::format("--policies: '{}' is listed twice", name));
         if (name == "lru")
             policies.push_back({name, CachePolicyKind::lru, 0});
         else if (name == "lfu")
@@ -111,7 +143,6 @@ std::vector<CachePolicy> make_policies(const std::vector<std::string>& names,
         else if (name == "belady")
             policies.push_back({name, CachePolicyKind::belady, 0});
         else {
-            check_predictor_name(name);  // lists the predictors when it is none of them
             policies.push_back({name, CachePolicyKind::prefetch, predictors.size()});
             predictors.push_back(make_predictor(name, shape, options));
         }
@@ -157,6 +188,11 @@ int run_simulate(Arguments& args) {
     }
     if (c.simulation.slots.empty())
         c.simulation.slots = {std::min(2 * trace.shape.top_k, trace.shape.num_experts)};
+    for (const auto slots : c.simulation.slots)
+        if (slots > trace.shape.num_experts)
+            throw UsageError(fmt::format("--slots: {} is more than the trace's E = {} experts",
+                                         slots, trace.shape.num_experts));
+    c.simulation.validate(trace.shape);
     const CostModel& cost = c.simulation.cost;
 
     fmt::print("expertcast {} simulate\n", version_string);
@@ -248,10 +284,7 @@ int run_simulate(Arguments& args) {
             chart.y_max = 0;
             for (const auto& policy : c.policies) {
                 // On-demand policies dashed, prefetch policies solid.
-                ChartSeries s{
-                    policy,
-                    {},
-                    policy == "lru" || policy == "lfu" || policy == "static" || policy == "belady"};
+                ChartSeries s{policy, {}, on_demand(policy)};
                 for (const auto& r : all) {
                     if (r.policy != policy || r.batch != c.batches.front()) continue;
                     const double y =
