@@ -163,9 +163,12 @@ TEST_CASE("simulator: lru, lfu and belady evict differently", "[prefetch]") {
     CHECK(results[4].policy == "belady");
     CHECK(results[5].slots == 2);
 
-    // C = 1: every policy evicts the single resident; only step 1 (0 after 0) hits.
-    for (const char* name : {"lru", "lfu", "belady"})
+    // C = 1: lru and lfu evict the single resident; only step 1 (0 after 0) hits. belady keeps 0
+    // at steps 2 and 3 (0 is needed again at 4; 1 at 5, 2 at 6: they stream through) and hits
+    // at 4; at 5, 0 is never needed again and 1 replaces it; 2 misses at 6.
+    for (const char* name : {"lru", "lfu"})
         check(result(results, name, 1), {7, 1, 6, 0, 0, 6.0, 3.5});
+    check(result(results, "belady", 1), {7, 2, 5, 0, 0, 5.0, 3.5});
 
     // C = 2, step by step (slot contents after the step):
     //   step    0     1     2      3                 4          5              6
@@ -176,9 +179,10 @@ TEST_CASE("simulator: lru, lfu and belady evict differently", "[prefetch]") {
     //   lfu     m{0}  h     m{0,1} m: uses 0:2, 1:1  h          m: uses 0:3,   m: uses 0:3,
     //                              evict 1 {0,2}                2:1, evict 2   1:2, evict 1
     //                                                           {0,1}          -> 2 hits
-    //   belady  m{0}  h     m{0,1} m: next use of 0  h          m: 0 never     h
-    //                              is 4, of 1 is 5:             again, 2 at 6:
-    //                              evict 1 {0,2}                evict 0 {1,2}  -> 3 hits
+    //   belady  m{0}  h     m{0,1} m: next use of 0  h          h              m
+    //                              is 4, of 1 is 5,                            -> 3 hits
+    //                              of 2 is 6: 2
+    //                              streams {0,1}
     // lru differs from lfu and belady at step 3; lfu differs from belady at step 5.
     const PolicyResult& by_lru = result(results, "lru", 2);
     const PolicyResult& by_lfu = result(results, "lfu", 2);
@@ -250,7 +254,8 @@ TEST_CASE("simulator: static pins the experts the warm-up needed most and never 
     const Trace trace = hand_trace(ModelShape{4, 1, {0, 1}},
                                    {{3, {P({3, 2}), P({3, 2}), P({3, 0}), D({1, 0}), D({1, 3})}},
                                     {std::nullopt, {D({2, 3}), D({1, 0}), D({2, 3}), D({1, 0})}}});
-    CacheSimulator sim(trace, options(0.5, 1, {1, 2}, CostModel{1.0, 1.0, 0.5}), {pinned, lru}, {});
+    CacheSimulator sim(trace, options(0.5, 1, {1, 2}, CostModel{1.0, 1.0, 0.5}),
+                       {pinned, lru, belady}, {});
     const auto results = sim.run();
     // Scored: steps 3-6, 2 layers: 8 cells of one expert each, compute 8 x 0.5 = 4 s.
     // static, C = 1: layer 0 pins 1 (2 cells, over 3's 1 cell), layer 1 pins 0.
@@ -270,6 +275,18 @@ TEST_CASE("simulator: static pins the experts the warm-up needed most and never 
     //          -> {2,1}; then 1, 2, 1 hit. Layer 1: warm-up {0,2}, 0 hit, 3 evicts 2 (last used
     //          step 0 vs 0 at step 1) -> {0,3}; scored 3 0 3 0 all hit. Hits 7, misses 1.
     check(result(results, "lru", 2), {8, 7, 1, 0, 0, 1.0, 4.0});
+    // belady bounds static only because a miss may stream through when it is needed later than
+    // every resident (always admitting, it would get 1 hit at C = 1):
+    //   C = 1, layer 0 (needs 3 1 1 | 2 1 2 1): 3 -> {3}; 1 replaces 3 (never needed again);
+    //          1 hits; 2 (next at 5) streams past 1 (next at 4); 1 hits; 2 (never again)
+    //          streams past 1 (at 6); 1 hits. Scored: 2 hits.
+    //          layer 1 (needs {0,2} 0 3 | 3 0 3 0): 0 -> {0}, 2 streams (0 is needed); 0 hits;
+    //          3 (next at 3) replaces 0 (at 4); 3 hits; 0 (at 6) streams past 3 (at 5); 3 hits;
+    //          0 misses. Scored: 2 hits. Hits 4, misses 4: static's 4.
+    check(result(results, "belady", 1), {8, 4, 4, 0, 0, 4.0, 4.0});
+    //   C = 2, layer 0: {3, 1} after the warm-up; 2 replaces 3 (never again) -> {2, 1}; then 1 2
+    //          1 hit: 3 hits. Layer 1: {0, 2}; 3 replaces 2 (never again) -> {0, 3}: 4 hits.
+    check(result(results, "belady", 2), {8, 7, 1, 0, 0, 1.0, 4.0});
 }
 
 TEST_CASE("simulator: previous-token prefetching loads the expert the sequence just used",

@@ -30,7 +30,8 @@ enum class CachePolicyKind {
     lru,       ///< on demand; evicts the least recently used expert
     lfu,       ///< on demand; evicts the least often needed (ties: least recent)
     pinned,    ///< "static": the C most needed experts of the warm-up, pinned; misses stream
-    belady,    ///< on demand; evicts the expert needed again furthest ahead (needs the future)
+    belady,    ///< on demand; of the residents and the miss, the one needed again furthest ahead
+               ///< leaves (the miss then streams): optimal on-demand caching (needs the future)
     prefetch,  ///< a predictor's forecast drives prefetching and eviction (lowest probability)
 };
 
@@ -354,6 +355,12 @@ private:
         }
         if (victim_slot < 0) return;
         const auto slot = static_cast<std::uint32_t>(victim_slot);
+        // Belady's MIN where a miss may stream through: the expert needed furthest ahead leaves,
+        // and that may be the one just loaded (the resident is kept). Without this choice belady
+        // would not bound the on-demand policies that stream (static).
+        if (policy.kind == CachePolicyKind::belady && cache.expert[slot] != not_recorded &&
+            static_cast<double>(next_use(l, e, step)) > best)
+            return;
         if (cache.expert[slot] != not_recorded) evicted(cache, cache.expert[slot], r);
         cache.put(slot, e);
     }
