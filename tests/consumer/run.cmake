@@ -1,5 +1,6 @@
 # Builds and runs the consumer project against expertcast, as a ctest:
-#   cmake -DMODE=subdirectory|engine-only|installed -DSOURCE=<expertcast> -DWORK=<dir> -P run.cmake
+#   cmake -DMODE=subdirectory|engine-only|installed|build-tree -DSOURCE=<expertcast> -DWORK=<dir>
+#         -P run.cmake
 file(REMOVE_RECURSE ${WORK})
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
@@ -18,8 +19,13 @@ elseif(MODE STREQUAL "engine-only")
 else()
   run(${CMAKE_COMMAND} -S ${SOURCE} -B ${WORK}/expertcast -DEXPERTCAST_BUILD_TESTS=OFF
       -DEXPERTCAST_BUILD_EXAMPLES=OFF -DEXPERTCAST_BUILD_BENCHMARKS=OFF -DEXPERTCAST_INSTALL=ON)
-  run(${CMAKE_COMMAND} --install ${WORK}/expertcast --prefix ${WORK}/prefix)
-  run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  if(MODE STREQUAL "build-tree")
+    # find_package straight from a configured build directory, nothing installed.
+    run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -Dexpertcast_DIR=${WORK}/expertcast)
+  else()
+    run(${CMAKE_COMMAND} --install ${WORK}/expertcast --prefix ${WORK}/prefix)
+    run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  endif()
 endif()
 run(${CMAKE_COMMAND} --build ${WORK}/build)
 run(${WORK}/build/engine)
