@@ -146,6 +146,31 @@ TEST_CASE("frequency-decay mixes decayed global and sequence counts", "[golden]"
     check_row(forecast(p, ForecastTarget::next_token(0)), {5.0 / 22, 7.0 / 22, 6.0 / 22, 4.0 / 22});
 }
 
+TEST_CASE("frequency-decay seeds a sequence's decode forecasts with its prefill", "[golden]") {
+    // E = 4, k = 1, one MoE layer, half-lives of one token, prior 1 token. Sequence 7 prefills
+    // two prompt tokens routed to 3 and 3 (one step), then decodes.
+    const ModelShape shape{4, 1, {0}};
+    const SequenceId prompt[2] = {7, 7};
+    const Phase phases[2] = {Phase::prefill, Phase::prefill};
+    const ExpertId routed[2] = {3, 3};
+    auto after_prefill = [&](bool seed) {
+        FrequencyDecayConfig c{1.0f, 1.0f, 1.0f};
+        c.seed_from_prefill = seed;
+        FrequencyDecayPredictor p(shape, c);
+        p.begin_step(TokenBatch{prompt, phases});
+        p.observe(LayerRouting{0, routed, {}});
+        p.begin_step(TokenBatch{seq7, {}});  // the first decode step
+        return forecast(p, ForecastTarget::next_token(0));
+    };
+    // Both ways the global counts see weights 1 and 2: g = [0 0 0 3], next scale 4:
+    // (g + 4) / (3 + 4 * 4) = [4 4 4 7] / 19.
+    // Seeded: the sequence's counts are the same, n = 3 / (1 * 4) = 3/4 token, w = 3/7:
+    // p = 3/7 [0 0 0 1] + 4/7 [4 4 4 7] / 19 = [16 16 16 85] / 133.
+    check_row(after_prefill(true), {16.0 / 133, 16.0 / 133, 16.0 / 133, 85.0 / 133});
+    // Not seeded: the sequence has nothing yet, the global part alone.
+    check_row(after_prefill(false), {4.0 / 19, 4.0 / 19, 4.0 / 19, 7.0 / 19});
+}
+
 TEST_CASE("paper-heatmap forecasts the union of the top 20% of its rows", "[golden]") {
     // E = 10: n = ceil(0.2 * 10) = 2. One MoE layer, k = 1. Sequence 1 routes 3 5 3 7 3 5:
     // next-token transitions 3->5, 5->3, 3->7, 7->3, 3->5, so row 3 = {5: 2, 7: 1} (total 3).

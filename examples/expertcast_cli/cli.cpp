@@ -33,6 +33,9 @@ const char* const predictor_flags_help = R"(predictor options (defaults are prin
   --decay-sequence-half-life T
                            frequency-decay: per-sequence half-life in tokens
   --decay-sequence-prior T frequency-decay: sequence weight is n / (n + T)
+  --decay-prefill-seed on|off
+                           frequency-decay, alone and in the mixture: count a request's
+                           prefill into its own popularity (default on)
   --match-capacity N       activation-match: finished requests kept (oldest dropped)
   --mixture-pooling linear|log-linear
                            mixture: how members are pooled
@@ -78,6 +81,11 @@ bool parse_predictor_flag(std::string_view a, Arguments& args, PredictorOptions&
         o.frequency_decay.sequence_half_life_tokens = parse_number<float>(a, args.value(a));
     } else if (a == "--decay-sequence-prior") {
         o.frequency_decay.sequence_prior_tokens = parse_number<float>(a, args.value(a));
+    } else if (a == "--decay-prefill-seed") {
+        // Also the mixture's member: what a request's prefill adds is measured with it on or off.
+        const bool seed = parse_switch(a, args.value(a));
+        o.frequency_decay.seed_from_prefill = seed;
+        o.mixture.member_configs.frequency_decay.seed_from_prefill = seed;
     } else if (a == "--match-capacity") {
         o.activation_match.capacity = parse_positive(a, args.value(a));
     } else if (a == "--mixture-pooling") {

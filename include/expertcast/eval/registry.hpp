@@ -82,9 +82,10 @@ inline std::string describe_single(std::string_view name, const PredictorConfigs
                            o.ngram.memory_limit_bytes >> 20);
     if (name == "frequency-decay")
         return fmt::format(
-            "half_life={} tokens, sequence_half_life={} tokens, sequence_prior={} tokens",
+            "half_life={} tokens, sequence_half_life={} tokens, sequence_prior={} tokens, "
+            "seed_from_prefill={}",
             o.frequency_decay.half_life_tokens, o.frequency_decay.sequence_half_life_tokens,
-            o.frequency_decay.sequence_prior_tokens);
+            o.frequency_decay.sequence_prior_tokens, o.frequency_decay.seed_from_prefill);
     if (name == "frequency") return "cumulative counts, add-one smoothing";
     if (name == "paper-heatmap")
         return "union of the top ceil(0.2 E) of the previous token's heatmap rows, 1% elsewhere";

@@ -32,6 +32,10 @@ struct FrequencyDecayConfig {
     float sequence_half_life_tokens = 64.0f;
     /// The sequence's share of the mix is n / (n + this), n its decayed token count at the layer.
     float sequence_prior_tokens = 4.0f;
+    /// Count the prefill's routing into the sequence's own popularity, so that its decode
+    /// forecasts start from what its prompt routed to (arXiv:2510.05497, insight 1). Off: the
+    /// sequence's counts start at its first decode token (prefill tokens still count globally).
+    bool seed_from_prefill = true;
 
     void validate() const {
         auto positive = [](float v, const char* field) {
@@ -69,7 +73,12 @@ public:
     std::size_t step_tokens() const noexcept { return token_slots_.size(); }
     const FrequencyDecayConfig& config() const noexcept { return config_; }
 
-    void begin_step(const TokenBatch& batch) { sequences_.resolve(batch.sequences, token_slots_); }
+    void begin_step(const TokenBatch& batch) {
+        sequences_.resolve(batch.sequences, token_slots_);
+        counts_for_sequence_.resize(batch.size());  // allocates only for a larger batch
+        for (std::size_t t = 0; t < batch.size(); ++t)
+            counts_for_sequence_[t] = config_.seed_from_prefill || batch.phase(t) != Phase::prefill;
+    }
 
     void observe(const LayerRouting& routing) noexcept {
         detail::check_observe(shape_, step_tokens(), routing);
@@ -79,7 +88,7 @@ public:
             if (row.empty()) continue;
             if (!frozen_) add(global(routing.layer), global_growth_, row);
             // A sequence's own counts are context, not learnt statistics: kept even when frozen.
-            add(sequence(t, routing.layer), sequence_growth_, row);
+            if (counts_for_sequence_[t]) add(sequence(t, routing.layer), sequence_growth_, row);
         }
     }
 
@@ -142,6 +151,7 @@ private:
     detail::Arena<float> global_;             // layers x (E + 2)
     detail::SequenceStore<float> sequences_;  // per sequence: layers x (E + 2)
     std::vector<std::uint32_t> token_slots_;
+    std::vector<std::uint8_t> counts_for_sequence_;  // per token of the step
     bool frozen_ = false;
 };
 
