@@ -81,9 +81,9 @@ int run_tune(Arguments& args) {
     for (const auto& parameter : space) {
         std::string values;
         for (const auto& v : parameter.values) values += (values.empty() ? "" : " ") + v;
-        fmt::print("  {:<36} {}\n", parameter.name, values);
+        fmt::print("  {:<40} {}\n", parameter.name, values);
     }
-    fmt::print("\n{:<38} {:>9}  per trace\n", "trial", "cv score");
+    fmt::print("\n{:<42} {:>9}  per trace\n", "trial", "cv score");
     std::fflush(stdout);
 
     const auto started = std::chrono::steady_clock::now();
@@ -93,7 +93,7 @@ int run_tune(Arguments& args) {
             for (const MetricTotals& t : trial.per_trace)
                 per_trace += fmt::format(" {:.4f}", t.mean().recall_at_k);
             fmt::print(
-                "  {:<36} {:>9.4f} {}{}\n",
+                "  {:<40} {:>9.4f} {}{}\n",
                 trial.value.empty() ? trial.parameter : trial.parameter + " = " + trial.value,
                 trial.score, per_trace, trial.best ? "  <- best so far" : "");
             std::fflush(stdout);

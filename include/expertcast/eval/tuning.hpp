@@ -130,6 +130,9 @@ inline std::vector<TuningParameter> mixture_search_space() {
         [half_lives](PredictorOptions& o, std::size_t i) {
             o.mixture.member_configs.frequency_decay.sequence_half_life_tokens = half_lives[i];
         });
+    add("frequency-decay.seed_from_prefill", {"off", "on"}, [](PredictorOptions& o, std::size_t i) {
+        o.mixture.member_configs.frequency_decay.seed_from_prefill = i == 1;
+    });
     // Which members the mixture holds beside markov and ngram.
     for (const char* member :
          {"paper-heatmap", "frequency-decay", "previous-token", "activation-match"}) {

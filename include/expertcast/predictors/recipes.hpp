@@ -44,6 +44,7 @@ struct MixtureOptions {
         c.ngram.order = 4;
         c.ngram.sharpness = 2.0f;
         c.frequency_decay.sequence_half_life_tokens = 16.0f;
+        c.frequency_decay.seed_from_prefill = false;
         return c;
     }();
     MixtureConfig config = [] {
