@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "expertcast/core/predictor.hpp"
@@ -221,4 +223,68 @@ TEST_CASE("forecast_batch is the probability that some token needs the expert", 
     CHECK(batch[1] == Approx(0.99));
     CHECK(batch[2] == Approx(0.91));
     CHECK(batch[3] == Approx(0.19));
+}
+
+TEST_CASE("a Markov product forecast does not depend on the tokens batched with it", "[contract]") {
+    // Product pooling keeps each transition row's logarithms for the other tokens of the batch;
+    // token t's forecast in a batch of four must equal its forecast in a step of its own. The
+    // tables are frozen after a warm-up so that both replays read the same ones.
+    ModelShape shape{16, 2, {}};
+    shape.moe_layers = {0, 1, 2, 3, 4};
+    MarkovConfig config;
+    config.max_distance = 3;
+    config.sharpness = 3.0f;
+    MarkovPredictor batched(shape, config);
+    std::uint64_t state = 7;
+    auto next = [&state] {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<ExpertId>((state >> 33) % 8);
+    };
+    auto route = [&](std::size_t tokens) {  // tokens x layers x k, distinct ids per row
+        std::vector<ExpertId> ids(tokens * 5 * 2);
+        for (std::size_t t = 0; t < tokens; ++t)
+            for (std::size_t l = 0; l < 5; ++l) {
+                const ExpertId first = next();
+                ids[(l * tokens + t) * 2] = first;
+                ids[(l * tokens + t) * 2 + 1] = static_cast<ExpertId>(8 + (first + l) % 8);
+            }
+        return ids;
+    };
+    const SequenceId one[1] = {1};
+    for (int step = 0; step < 40; ++step) {
+        const std::vector<ExpertId> ids = route(1);
+        batched.begin_step(TokenBatch{one, {}});
+        for (std::uint32_t l = 0; l < 5; ++l)
+            batched.observe({l, std::span<const ExpertId>(ids).subspan(l * 2, 2), {}});
+    }
+    batched.set_frozen(true);
+    MarkovPredictor alone = batched;
+
+    // Four tokens; tokens 0 and 2 route alike, so they share every context row.
+    std::vector<ExpertId> ids = route(4);
+    for (std::size_t l = 0; l < 5; ++l)
+        for (std::size_t j = 0; j < 2; ++j) ids[(l * 4 + 2) * 2 + j] = ids[(l * 4 + 0) * 2 + j];
+    const SequenceId four[4] = {10, 11, 12, 13};
+    std::vector<float> together(5 * 4 * 16);
+    batched.begin_step(TokenBatch{four, {}});
+    for (std::uint32_t l = 0; l < 5; ++l) {
+        batched.observe({l, std::span<const ExpertId>(ids).subspan(l * 8, 8), {}});
+        if (l + 1 < 5)
+            batched.forecast(ForecastTarget::next_layer(l + 1),
+                             std::span<float>(together).subspan((l + 1) * 64, 64));
+    }
+    for (std::size_t t = 0; t < 4; ++t) {
+        const SequenceId own[1] = {four[t]};
+        alone.begin_step(TokenBatch{own, {}});
+        std::vector<float> row(16);
+        for (std::uint32_t l = 0; l < 5; ++l) {
+            alone.observe({l, std::span<const ExpertId>(ids).subspan((l * 4 + t) * 2, 2), {}});
+            if (l + 1 == 5) break;
+            alone.forecast(ForecastTarget::next_layer(l + 1), row);
+            for (std::size_t e = 0; e < 16; ++e) {
+                INFO("token " << t << ", layer " << l + 1 << ", expert " << e);
+                CHECK(row[e] == together[(l + 1) * 64 + t * 16 + e]);
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "expertcast/core/error.hpp"
 #include "expertcast/core/forecast.hpp"
@@ -79,7 +80,17 @@ public:
     std::size_t step_tokens() const noexcept { return step_.tokens(); }
     const MarkovConfig& config() const noexcept { return config_; }
 
-    void begin_step(const TokenBatch& batch) { step_.begin(batch.size()); }
+    void begin_step(const TokenBatch& batch) {
+        step_.begin(batch.size());
+        // Tokens of a batch share context experts, so a product-pooled forecast keeps each
+        // transition row's logarithms for the other tokens (distances x E x E floats, 1 MiB for
+        // DeepSeek-V3 at distance 4), allocated with the first batch of more than one token.
+        if (batch.size() > 1 && config_.sharpness > 0.0f && row_logs_.size() == 0) {
+            const std::size_t rows = std::size_t{distances_} * shape_.num_experts;
+            row_logs_ = detail::Arena<float>(rows * shape_.num_experts);
+            row_log_epoch_.assign(rows, 0);
+        }
+    }
 
     void observe(const LayerRouting& routing) noexcept {
         detail::check_observe(shape_, step_tokens(), routing);
@@ -104,6 +115,10 @@ public:
     void forecast(ForecastTarget target, std::span<float> out) noexcept {
         detail::check_forecast(shape_, step_tokens(), target, out);
         const std::uint32_t E = shape_.num_experts;
+        if (++epoch_ == 0) {  // rows' logarithms kept from earlier calls are stale
+            std::fill(row_log_epoch_.begin(), row_log_epoch_.end(), 0u);
+            epoch_ = 1;
+        }
         for (std::size_t t = 0; t < step_.tokens(); ++t) {
             std::span<float> row = out.subspan(t * E, E);
             auto context = target.within_step() && target.horizon <= step_.depth()
@@ -170,8 +185,18 @@ private:
                 const float* T = transitions_.data() + r * E;
                 const float* prior = prior_.data();
                 float* out = row.data();
-                // One pass per row: the smoothed row is never stored.
-                if (g > 0.0f)
+                // One pass per row: the smoothed row is never stored; its logarithms are, for
+                // the other tokens of the batch.
+                if (g > 0.0f && row_logs_.size() != 0) {
+                    const std::size_t slot = std::size_t{d - 1} * E + static_cast<std::size_t>(i);
+                    float* logs = row_logs_.data() + slot * E;
+                    if (row_log_epoch_[slot] != epoch_) {
+                        for (std::uint32_t e = 0; e < E; ++e)
+                            logs[e] = detail::fast_log((T[e] + a * prior[e]) * inv);
+                        row_log_epoch_[slot] = epoch_;
+                    }
+                    for (std::uint32_t e = 0; e < E; ++e) out[e] += weight * logs[e];
+                } else if (g > 0.0f)
                     for (std::uint32_t e = 0; e < E; ++e)
                         out[e] += weight * detail::fast_log((T[e] + a * prior[e]) * inv);
                 else
@@ -225,6 +250,11 @@ private:
     detail::LayerPopularity popularity_;
     detail::StepContext step_;
     detail::Arena<float> mixing_, next_, prior_;  // E each: scratch for chaining
+    // Product pooling over batches: each transition row's logarithms, valid while its epoch is
+    // the current forecast call's.
+    detail::Arena<float> row_logs_;             // distances x E x E, or empty
+    std::vector<std::uint32_t> row_log_epoch_;  // distances x E
+    std::uint32_t epoch_ = 0;
     bool frozen_ = false;
 };
 
