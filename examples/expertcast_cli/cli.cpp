@@ -100,7 +100,6 @@ bool parse_predictor_flag(std::string_view a, Arguments& args, PredictorOptions&
         o.mixture.config.learning_rate = parse_number<float>(a, args.value(a));
     } else if (a == "--mixture-members") {
         o.mixture.members = split_list(a, args.value(a));
-        if (o.mixture.members.empty()) throw UsageError(fmt::format("{}: the list is empty", a));
         for (const auto& m : o.mixture.members) {
             check_predictor_name(m);
             if (m == "mixture")

@@ -2,6 +2,7 @@
 // the options every subcommand accepts for traces and predictors, and progress reporting.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -84,6 +85,15 @@ inline std::vector<std::string> split_list(std::string_view flag, std::string_vi
         items.emplace_back(text.substr(start, stop - start));
         start = stop + 1;
     }
+    return items;
+}
+
+/// split_list, and no item twice.
+inline std::vector<std::string> split_unique_list(std::string_view flag, std::string_view text) {
+    std::vector<std::string> items = split_list(flag, text);
+    for (auto item = items.begin(); item != items.end(); ++item)
+        if (std::find(items.begin(), item, *item) != item)
+            throw UsageError(fmt::format("{}: '{}' is listed twice", flag, *item));
     return items;
 }
 

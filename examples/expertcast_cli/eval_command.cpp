@@ -46,12 +46,8 @@ EvalCommand parse(Arguments& args) {
         if (parse_trace_flag(a, args, c.read) || parse_predictor_flag(a, args, c.predictor_options))
             continue;
         if (a == "--predictors") {
-            c.predictors = split_list(a, args.value(a));
-            for (auto name = c.predictors.begin(); name != c.predictors.end(); ++name) {
-                check_predictor_name(*name);
-                if (std::find(c.predictors.begin(), name, *name) != name)
-                    throw UsageError(fmt::format("--predictors: '{}' is listed twice", *name));
-            }
+            c.predictors = split_unique_list(a, args.value(a));
+            for (const auto& name : c.predictors) check_predictor_name(name);
         } else if (a == "--warmup") {
             c.evaluation.replay.warmup_fraction = parse_fraction(a, args.value(a));
         } else if (a == "--horizon" || a == "--horizons") {

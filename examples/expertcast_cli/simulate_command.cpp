@@ -34,24 +34,27 @@ const std::vector<std::string> default_policies = {
     "lru",           "lfu",    "static",          "belady", "frequency", "previous-token",
     "paper-heatmap", "markov", "frequency-decay", "ngram",  "mixture"};
 
-const std::vector<std::string> on_demand_policies = {"lru", "lfu", "static", "belady"};
+// The policies that need no predictor; every other policy name is a predictor's.
+const std::vector<CachePolicy> on_demand_policies = {{"lru", CachePolicyKind::lru, 0},
+                                                     {"lfu", CachePolicyKind::lfu, 0},
+                                                     {"static", CachePolicyKind::pinned, 0},
+                                                     {"belady", CachePolicyKind::belady, 0}};
 
-bool on_demand(std::string_view name) {
-    return std::find(on_demand_policies.begin(), on_demand_policies.end(), name) !=
-           on_demand_policies.end();
+const CachePolicy* find_on_demand(std::string_view name) {
+    for (const auto& policy : on_demand_policies)
+        if (policy.name == name) return &policy;
+    return nullptr;
 }
 
 void check_policy_names(const std::vector<std::string>& names) {
-    for (auto name = names.begin(); name != names.end(); ++name) {
-        if (std::find(names.begin(), name, *name) != name)
-            throw UsageError(fmt::format("--policies: '{}' is listed twice", *name));
-        if (on_demand(*name) || std::find(predictor_names.begin(), predictor_names.end(), *name) !=
-                                    predictor_names.end())
+    for (const auto& name : names) {
+        if (find_on_demand(name) || std::find(predictor_names.begin(), predictor_names.end(),
+                                              name) != predictor_names.end())
             continue;
         std::string known;
-        for (const auto& p : on_demand_policies) known += (known.empty() ? "" : ", ") + p;
+        for (const auto& p : on_demand_policies) known += (known.empty() ? "" : ", ") + p.name;
         for (const auto p : predictor_names) known += ", " + std::string(p);
-        throw UsageError(fmt::format("--policies: unknown policy '{}' (known: {})", *name, known));
+        throw UsageError(fmt::format("--policies: unknown policy '{}' (known: {})", name, known));
     }
 }
 
@@ -92,7 +95,7 @@ SimulateCommand parse(Arguments& args) {
             for (const auto& v : split_list(a, args.value(a)))
                 c.batches.push_back(parse_positive(a, v));
         } else if (a == "--policies") {
-            c.policies = split_list(a, args.value(a));
+            c.policies = split_unique_list(a, args.value(a));
             check_policy_names(c.policies);
         } else if (a == "--model") {
             c.model = std::string(args.value(a));
@@ -134,18 +137,12 @@ std::vector<CachePolicy> make_policies(const std::vector<std::string>& names,
                                        std::vector<AnyPredictor>& predictors) {
     std::vector<CachePolicy> policies;
     for (const auto& name : names) {
-        if (name == "lru")
-            policies.push_back({name, CachePolicyKind::lru, 0});
-        else if (name == "lfu")
-            policies.push_back({name, CachePolicyKind::lfu, 0});
-        else if (name == "static")
-            policies.push_back({name, CachePolicyKind::pinned, 0});
-        else if (name == "belady")
-            policies.push_back({name, CachePolicyKind::belady, 0});
-        else {
-            policies.push_back({name, CachePolicyKind::prefetch, predictors.size()});
-            predictors.push_back(make_predictor(name, shape, options));
+        if (const CachePolicy* policy = find_on_demand(name)) {
+            policies.push_back(*policy);
+            continue;
         }
+        policies.push_back({name, CachePolicyKind::prefetch, predictors.size()});
+        predictors.push_back(make_predictor(name, shape, options));
     }
     return policies;
 }
@@ -284,7 +281,7 @@ int run_simulate(Arguments& args) {
             chart.y_max = 0;
             for (const auto& policy : c.policies) {
                 // On-demand policies dashed, prefetch policies solid.
-                ChartSeries s{policy, {}, on_demand(policy)};
+                ChartSeries s{policy, {}, find_on_demand(policy) != nullptr};
                 for (const auto& r : all) {
                     if (r.policy != policy || r.batch != c.batches.front()) continue;
                     const double y =
